@@ -12,4 +12,6 @@ def resource_dir(name: str) -> Path:
     for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"the '{name}' directory is missing from the installation (looked in {_PACKAGE} and {_PACKAGE.parent})")
+    raise FileNotFoundError(
+        f"the '{name}' directory is missing from the installation (looked in {_PACKAGE} and {_PACKAGE.parent})"
+    )

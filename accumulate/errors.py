@@ -24,3 +24,7 @@ class ConfigError(AccumulateError, ValueError):
 
 class BackendUnavailable(AccumulateError, RuntimeError):
     """A compute backend was asked for explicitly but cannot run here."""
+
+
+class RegistrationError(AccumulateError, RuntimeError):
+    """Image registration failed: images that do not overlap, empty masks, a failed optimisation."""

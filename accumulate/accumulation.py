@@ -1,0 +1,137 @@
+"""The voxelwise sum over courses: cumulative EQDx with recovery, and the remaining-dose map.
+
+All course doses must already be on one grid (the reference course's); warping a prior course
+onto it is :mod:`accumulate.warp`'s job. One pass over the voxels reads each input once
+(fused on every backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._arrays import array_module, to_host
+from ._validate import finite_array, positive_number
+from .errors import InputError
+from .geometry import Volume
+from .radiobiology._dispatch import operations, place, result_dtype
+from .radiobiology._lq import _is_rbe_unit, _Operand, _rbe_factor, _wrap, equivalent_quantity
+from .radiobiology.maps import as_map
+
+
+@dataclass(frozen=True)
+class CourseDose:
+    """One course's dose on the reference grid, with what turns it into a residual EQDx.
+
+    Parameters
+    ----------
+    name : str
+    dose : Volume
+        Total course dose, Gy (physical) or Gy(RBE).
+    fractions : float
+        Number of fractions of the course, > 0.
+    rbe : float
+        Constant RBE factor applied to a physical dose (must stay 1 for a Gy(RBE) dose).
+    residual : float or Volume
+        Fraction of the course's EQDx that still counts, 1 - recovered, in [0, 1]: 1 for the
+        newest course, per voxel for a prior one (see :func:`accumulate.residual_map`).
+    """
+
+    name: str
+    dose: Volume
+    fractions: float
+    rbe: float = 1.0
+    residual: float | Volume = 1.0
+
+
+@dataclass(frozen=True)
+class AccumulationResult:
+    """``cumulative``: sum of residual EQDx (Gy); ``remaining``: headroom in physical Gy, or None."""
+
+    cumulative: Volume
+    remaining: Volume | None
+
+
+def cumulative_eqd2(
+    courses: Sequence[CourseDose],
+    alpha_beta: Any,
+    *,
+    ref_dose: float = 2.0,
+    limit: Volume | None = None,
+    new_fractions: float | None = None,
+    backend: str = "auto",
+) -> AccumulationResult:
+    """Cumulative EQDx over courses, each discounted by its residual, and optionally the dose headroom.
+
+    cumulative = sum_k residual_k * EQDx(rbe_k * D_k, n_k, alpha/beta)
+
+    Parameters
+    ----------
+    courses : sequence of CourseDose
+        On one grid. Any number of prior courses, each with its own residual.
+    alpha_beta : float or Volume
+        alpha/beta in Gy, scalar or per voxel (see :func:`accumulate.alpha_beta_map`).
+    ref_dose : float
+        Reference dose per fraction x of EQDx, Gy (2 for EQD2).
+    limit : Volume, optional
+        Cumulative EQDx limit per voxel, Gy, NaN where there is none (see :func:`accumulate.limit_map`).
+    new_fractions : float, optional
+        Fractions of the course being planned; required with ``limit``. The headroom is the
+        largest additional physical dose in that many fractions keeping the cumulative EQDx
+        within the limit, relative to the courses given (pass only the prior courses to get the
+        budget for a course not yet planned).
+    """
+    if not courses:
+        raise InputError("cumulative_eqd2 needs at least one course")
+    grid = courses[0].dose.grid
+    for course in courses:
+        grid.require_same(course.dose.grid, f"course {courses[0].name!r} and course {course.name!r}")
+    if (limit is None) != (new_fractions is None):
+        raise InputError("give both limit and new_fractions to get the remaining-dose map, or neither")
+    dose_ops = [_Operand(c.dose, f"dose of course {c.name!r}") for c in courses]
+    rbes = [_rbe_factor(op, c.rbe) for op, c in zip(dose_ops, courses, strict=True)]
+    fractions = [positive_number(c.fractions, f"fractions of course {c.name!r}") for c in courses]
+    name, ops = operations(backend)
+    dtype = result_dtype(*(op.array for op in dose_ops))
+
+    residuals = [np.asarray(to_host(as_map(c.residual, grid, f"residual of course {c.name!r}")), dtype=float) for c in courses]
+    per_voxel = any(r.ndim > 0 for r in residuals)
+    for course, residual in zip(courses, residuals, strict=True):
+        finite_array(residual.reshape(-1), f"residual of course {course.name!r}", minimum=0.0)
+        if bool((residual > 1).any()):
+            raise InputError(
+                f"residual of course {course.name!r} must be a fraction in [0, 1] (1 - recovered), got up to {residual.max():g}"
+            )
+    for op in dose_ops:
+        finite_array(op.array, op.name, minimum=0.0)
+    ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
+    finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)
+
+    doses = _stack([place(op.array, name, dtype) for op in dose_ops])
+    residual_rows = _stack(
+        [place(np.broadcast_to(r, grid.shape) if per_voxel else np.reshape(r, (1,)), name, dtype) for r in residuals]
+    )
+    limit_array = None
+    if limit is not None:
+        grid.require_same(limit.grid, "the courses and the limit map")
+        limit_array = place(limit.array, name, dtype)
+        new_fractions = positive_number(new_fractions, "new_fractions")
+    cumulative, remaining = ops.accumulate_courses(
+        doses, place(np.asarray(fractions), name, dtype), place(np.asarray(rbes), name, dtype), residual_rows,
+        place(ab.array, name, dtype), float(ref_dose), limit_array, new_fractions or 1.0,
+    )  # fmt: skip
+    template = dose_ops[0]
+    rbe_weighted = any(r != 1.0 or _is_rbe_unit(op.unit) for r, op in zip(rbes, dose_ops, strict=True))
+    unit = "Gy(RBE)" if rbe_weighted else "Gy"
+    return AccumulationResult(
+        cumulative=_wrap(cumulative, template, name, equivalent_quantity(ref_dose), unit),
+        remaining=None if remaining is None else _wrap(remaining, template, name, "remaining_dose", "Gy"),
+    )
+
+
+def _stack(rows: list[Any]) -> Any:
+    xp = array_module(rows[0])
+    return xp.ascontiguousarray(xp.stack(rows))

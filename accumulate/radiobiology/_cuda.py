@@ -1,0 +1,56 @@
+"""Launchers for ``kernels/radiobiology.cu``, on a GPU (CuPy) or on the CPU (``cuda-host``).
+
+Same contract as :mod:`._reference`. Arrays must already live where the executor runs
+(CuPy arrays for ``cupy``, NumPy arrays for ``cuda-host``) and be C-contiguous.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._arrays import array_module
+from .._kernels import launch
+
+FAMILY = "radiobiology"
+
+
+class CudaOps:
+    """The radiobiology kernels bound to one executor (``"cupy"`` or ``"cuda-host"``)."""
+
+    def __init__(self, executor: str) -> None:
+        self.executor = executor
+
+    def _run(self, function, dtype, n, *args):
+        launch(self.executor, FAMILY, function, dtype, n, *args, np.int64(n))
+
+    def equivalent_dose(self, dose, alpha_beta, fractions, rbe, ref_dose):
+        real = dose.dtype.type
+        out = _empty_like(dose)
+        self._run("lq_equivalent_dose", dose.dtype, dose.size, dose, alpha_beta, _stride(alpha_beta),
+                  real(fractions), real(rbe), real(ref_dose), out)  # fmt: skip
+        return out
+
+    def max_additional_dose(self, remaining, alpha_beta, fractions, ref_dose):
+        real = remaining.dtype.type
+        out = _empty_like(remaining)
+        self._run("lq_max_additional_dose", remaining.dtype, remaining.size, remaining, alpha_beta, _stride(alpha_beta),
+                  real(fractions), real(ref_dose), out)  # fmt: skip
+        return out
+
+    def accumulate_courses(self, doses, fractions, rbe, residual, alpha_beta, ref_dose, limit, new_fractions):
+        real = doses.dtype.type
+        n = doses.shape[1]
+        cumulative = _empty_like(doses[0])
+        remaining = None if limit is None else _empty_like(doses[0])
+        self._run("accumulate_courses", doses.dtype, n, doses, fractions, rbe, residual,
+                  np.int64(1 if residual.shape[1] > 1 else 0), alpha_beta, _stride(alpha_beta),
+                  np.int32(doses.shape[0]), real(ref_dose), limit, real(new_fractions), cumulative, remaining)  # fmt: skip
+        return cumulative, remaining
+
+
+def _stride(per_voxel) -> np.int64:
+    return np.int64(1 if per_voxel.size > 1 else 0)
+
+
+def _empty_like(array):
+    return array_module(array).empty_like(array)
