@@ -135,6 +135,18 @@ def _launch_cupy(family: str, function: str, dtype: Any, args: tuple[Any, ...], 
     kernel((blocks,), (THREADS_PER_BLOCK,), tuple(np.uint64(0) if a is None else a for a in args))
 
 
+def pointer_array(executor: str, arrays: list[Any]) -> Any:
+    """A uint64 array of the addresses of ``arrays``, where ``executor`` can read it (for ``T* const*`` arguments).
+
+    The caller keeps ``arrays`` alive for the duration of the launch.
+    """
+    if executor == "cupy":
+        import cupy
+
+        return cupy.asarray(np.array([a.data.ptr for a in arrays], dtype=np.uint64))
+    return np.array([a.ctypes.data for a in arrays], dtype=np.uint64)
+
+
 def launch(executor: str, family: str, function: str, dtype: Any, n: int, *args: Any) -> None:
     """Run ``function`` from ``kernels/<family>.cu`` over ``n`` voxels with ``executor``.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import array_module, to_host
+from ._arrays import to_host
 from ._validate import finite_array, positive_number
 from .errors import InputError
 from .geometry import Volume
@@ -97,11 +97,10 @@ def cumulative_eqd2(
     name, ops = operations(backend)
     dtype = result_dtype(*(op.array for op in dose_ops))
 
-    residuals = [np.asarray(to_host(as_map(c.residual, grid, f"residual of course {c.name!r}")), dtype=float) for c in courses]
-    per_voxel = any(r.ndim > 0 for r in residuals)
+    residuals = [np.asarray(to_host(as_map(c.residual, grid, f"residual of course {c.name!r}"))) for c in courses]
     for course, residual in zip(courses, residuals, strict=True):
         finite_array(residual.reshape(-1), f"residual of course {course.name!r}", minimum=0.0)
-        if bool((residual > 1).any()):
+        if float(residual.max()) > 1:
             raise InputError(
                 f"residual of course {course.name!r} must be a fraction in [0, 1] (1 - recovered), got up to {residual.max():g}"
             )
@@ -110,10 +109,8 @@ def cumulative_eqd2(
     ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
     finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)
 
-    doses = _stack([place(op.array, name, dtype) for op in dose_ops])
-    residual_rows = _stack(
-        [place(np.broadcast_to(r, grid.shape) if per_voxel else np.reshape(r, (1,)), name, dtype) for r in residuals]
-    )
+    doses = [place(op.array, name, dtype) for op in dose_ops]
+    residual_rows = [place(r if r.ndim else r.reshape(1), name, dtype) for r in residuals]
     limit_array = None
     if limit is not None:
         grid.require_same(limit.grid, "the courses and the limit map")
@@ -130,8 +127,3 @@ def cumulative_eqd2(
         cumulative=_wrap(cumulative, template, name, equivalent_quantity(ref_dose), unit),
         remaining=None if remaining is None else _wrap(remaining, template, name, "remaining_dose", "Gy"),
     )
-
-
-def _stack(rows: list[Any]) -> Any:
-    xp = array_module(rows[0])
-    return xp.ascontiguousarray(xp.stack(rows))

@@ -41,14 +41,17 @@ def _max_additional_dose(remaining, alpha_beta, fractions, ref_dose, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def _accumulate(doses, fractions, rbe, residual, alpha_beta, ref_dose, limit, has_limit, new_fractions, cumulative, remaining):
+def _accumulate(doses, fractions, rbe, residuals, alpha_beta, ref_dose, limit, has_limit, new_fractions, cumulative, remaining):
     ab_step = 1 if alpha_beta.size > 1 else 0
-    res_step = 1 if residual.shape[1] > 1 else 0
-    for i in numba.prange(doses.shape[1]):
+    n_courses = len(doses)
+    res_steps = np.empty(n_courses, dtype=np.int64)
+    for k in range(n_courses):
+        res_steps[k] = 1 if residuals[k].size > 1 else 0
+    for i in numba.prange(doses[0].size):
         ab = alpha_beta[i * ab_step]
         total = 0.0
-        for k in range(doses.shape[0]):
-            total += residual[k, i * res_step] * _lq_equivalent(rbe[k] * doses[k, i], fractions[k], ab, ref_dose)
+        for k in range(n_courses):
+            total += residuals[k][i * res_steps[k]] * _lq_equivalent(rbe[k] * doses[k][i], fractions[k], ab, ref_dose)
         cumulative[i] = total
         if has_limit:
             remaining[i] = _lq_max_dose(limit[i] - total, new_fractions, ab, ref_dose)
@@ -66,12 +69,12 @@ def max_additional_dose(remaining, alpha_beta, fractions, ref_dose):
     return out
 
 
-def accumulate_courses(doses, fractions, rbe, residual, alpha_beta, ref_dose, limit, new_fractions):
-    real = doses.dtype.type
-    cumulative = np.empty(doses.shape[1], dtype=doses.dtype)
-    remaining = np.empty_like(cumulative) if limit is not None else np.empty(1, dtype=doses.dtype)
+def accumulate_courses(doses, fractions, rbe, residuals, alpha_beta, ref_dose, limit, new_fractions):
+    real = doses[0].dtype.type
+    cumulative = np.empty_like(doses[0])
+    remaining = np.empty_like(cumulative) if limit is not None else np.empty(1, dtype=cumulative.dtype)
     _accumulate(
-        doses, fractions, rbe, residual, alpha_beta, real(ref_dose),
+        tuple(doses), fractions, rbe, tuple(residuals), alpha_beta, real(ref_dose),
         remaining if limit is None else limit, limit is not None, real(new_fractions), cumulative, remaining,
     )  # fmt: skip
     return cumulative, (remaining if limit is not None else None)

@@ -1,6 +1,6 @@
 """NumPy reference of the voxelwise LQ operations: the specification the fast backends must match.
 
-All arrays are flat (n voxels). ``alpha_beta`` and ``residual`` rows are either length n or
+All arrays are flat (n voxels). ``alpha_beta`` and residual arrays are either length n or
 length 1 (one value for every voxel); NumPy broadcasting covers both.
 """
 
@@ -23,10 +23,13 @@ def max_additional_dose(remaining, alpha_beta, fractions, ref_dose):
     return np.where(np.isnan(remaining), np.nan, dose).astype(remaining.dtype, copy=False)
 
 
-def accumulate_courses(doses, fractions, rbe, residual, alpha_beta, ref_dose, limit, new_fractions):
-    """Sum over courses k of residual_k * EQDx_k, and the headroom for a new course under ``limit``."""
-    cumulative = np.zeros(doses.shape[1], dtype=doses.dtype)
-    for k in range(doses.shape[0]):
-        cumulative += residual[k] * equivalent_dose(doses[k], alpha_beta, fractions[k], rbe[k], ref_dose)
+def accumulate_courses(doses, fractions, rbe, residuals, alpha_beta, ref_dose, limit, new_fractions):
+    """Sum over courses k of residual_k * EQDx_k, and the headroom for a new course under ``limit``.
+
+    ``doses`` and ``residuals`` are sequences of K flat arrays (a residual of length 1 applies to every voxel).
+    """
+    cumulative = np.zeros_like(doses[0])
+    for k, (dose, residual) in enumerate(zip(doses, residuals, strict=True)):
+        cumulative += residual * equivalent_dose(dose, alpha_beta, fractions[k], rbe[k], ref_dose)
     remaining = None if limit is None else max_additional_dose(limit - cumulative, alpha_beta, new_fractions, ref_dose)
     return cumulative, remaining
