@@ -76,8 +76,8 @@ class DVH:
         return 100 * volume / self.total_cc if v_percent else volume
 
     def cumulative_curve(self, bin_width_gy: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-        """(dose bins in Gy from 0, volume in cm^3 receiving at least each bin dose), for plots and CSV."""
-        bins = np.arange(0.0, float(self.doses_gy[0]) + bin_width_gy, bin_width_gy)
+        """(dose bins in Gy from 0 to one bin past the maximum, volume in cm^3 receiving at least each bin dose)."""
+        bins = np.arange(0.0, float(self.doses_gy[0]) + 1.5 * bin_width_gy, bin_width_gy)
         count = np.searchsorted(-self.doses_gy, -bins, side="right")  # voxels with dose >= bin
         return bins, np.concatenate([[0.0], np.cumsum(self.volumes_cc)])[count]
 

@@ -55,9 +55,9 @@ def test_fractional_occupancy_weights_volume():
 
 def test_cumulative_curve(ramp):
     bins, volume = dvh(*ramp, "ramp").cumulative_curve(bin_width_gy=10)
-    np.testing.assert_allclose(bins, np.arange(0, 110, 10))
+    np.testing.assert_allclose(bins, np.arange(0, 120, 10))
     # volume receiving >= b Gy: (101 - b) voxels for b >= 1, all 100 at 0 Gy
-    np.testing.assert_allclose(volume, [0.1] + [(101 - b) * 0.001 for b in range(10, 101, 10)])
+    np.testing.assert_allclose(volume, [0.1] + [(101 - b) * 0.001 for b in range(10, 101, 10)] + [0.0])
 
 
 def test_sphere_in_linear_gradient_matches_analytic_dvh():

@@ -1,0 +1,117 @@
+"""The run's report: one self-contained HTML page (inline SVG and PNG; no scripts, no external files)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..io._atomic import atomic_path
+from ._png import encode_png
+
+_STYLE = """
+body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1180px}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass,.desirable{background:#d9f2d9} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
+.notevaluated{color:#777} .banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
+figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top} figcaption{font-size:12px;color:#555}
+.small{font-size:12px;color:#555}
+"""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A picture for the report: ``svg`` markup, or an RGB image (H, W, 3 uint8) in ``rgb``."""
+
+    caption: str
+    svg: str | None = None
+    rgb: Any = None
+
+    def markup(self) -> str:
+        if self.svg is not None:
+            body = self.svg
+        else:
+            data = base64.b64encode(encode_png(self.rgb)).decode("ascii")
+            body = f'<img alt="{html.escape(self.caption)}" src="data:image/png;base64,{data}">'
+        return f"<figure>{body}<figcaption>{html.escape(self.caption)}</figcaption></figure>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f'<td class="num">{value:.2f}</td>'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'<td class="num">{value}</td>'
+    if value is None:
+        return "<td>-</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], css_column: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        css = str(row.get(css_column, "")).replace(" ", "") if css_column else ""
+        body.append(f'<tr class="{css}">' + "".join(_cell(row.get(c)) for c in columns) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _definitions(mapping: Mapping[str, Any]) -> str:
+    rows = []
+    for key, value in mapping.items():
+        shown = _definitions(value) if isinstance(value, Mapping) else html.escape(str(value))
+        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{shown}</td></tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
+VERDICT_COLUMNS = ("structure", "metric", "scope", "quantity", "value", "limit", "margin", "verdict", "source")
+
+
+def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) -> str:
+    """The HTML text of the report for a run summary (the content of summary.json)."""
+    verdicts = summary.get("constraints", [])
+    failed = [v for v in verdicts if v.get("verdict") in ("fail", "exceeded")]
+    evaluated = [v for v in verdicts if v.get("verdict") != "not evaluated"]
+    if failed:
+        banner = f'<span class="banner fail">{len(failed)} of {len(evaluated)} evaluated constraints not met</span>'
+    elif evaluated:
+        banner = f'<span class="banner pass">all {len(evaluated)} evaluated constraints met</span>'
+    else:
+        banner = '<span class="banner notevaluated">no constraint evaluated</span>'
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(summary.get('title', 'accumulate report'))}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(summary.get('title', 'accumulate report'))}</h1>",
+        f'<p class="small">{html.escape(summary.get("subtitle", ""))}</p>',
+        banner,
+        "<h2>Constraints</h2>",
+        _table(verdicts, VERDICT_COLUMNS, "verdict") if verdicts else "<p>No constraint set was given.</p>",
+    ]
+    if figures:
+        parts += ["<h2>Dose, EQD2 and DVHs</h2>", "".join(f.markup() for f in figures)]
+    if summary.get("structures"):
+        columns = list(dict.fromkeys(k for row in summary["structures"] for k in row))
+        parts += ["<h2>Structures</h2>", _table(summary["structures"], columns)]
+    for key, heading in (
+        ("registration", "Registration quality"),
+        ("assumptions", "Assumptions"),
+        ("inputs", "Inputs"),
+        ("stages_s", "Run time per stage (s)"),
+    ):
+        if summary.get(key):
+            parts += [f"<h2>{heading}</h2>", _definitions(summary[key])]
+    parts.append(f'<p class="small">{html.escape(summary.get("software", ""))}</p></body></html>')
+    return "\n".join(parts)
+
+
+def write_report(path: str | Path, summary: Mapping[str, Any], figures: Sequence[Figure] = ()) -> Path:
+    """Write the report atomically; returns the path."""
+    target = Path(path)
+    with atomic_path(target) as temporary:
+        temporary.write_text(render_report(summary, figures), encoding="utf-8")
+    return target
