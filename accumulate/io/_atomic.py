@@ -1,0 +1,64 @@
+"""Atomic file writes: a temporary name in the destination folder, fsync, then ``os.replace``.
+
+A reader never sees a half-written output: either the old file (or none) or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputError
+
+_DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def full_suffix(path: Path) -> str:
+    """The extension, lower case, keeping ``.nii.gz`` whole (``""`` when there is none)."""
+    name = path.name.lower()
+    for suffix in _DOUBLE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success make it ``path`` atomically.
+
+    The temporary name keeps the extension (ITK chooses its writer by extension). If the body
+    raises, the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {target}: the folder {target.parent} does not exist; create it first")
+    suffix = full_suffix(target)
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    temp = target.parent / f".{stem}.tmp-{uuid.uuid4().hex[:12]}{suffix}"
+    try:
+        yield temp
+        if not temp.is_file():
+            raise InputError(f"writing {target} produced no file")
+        _fsync_file(temp)
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()

@@ -1,0 +1,238 @@
+"""DICOM Spatial Registration (rigid) and Deformable Spatial Registration, in and out.
+
+DICOM maps a point of the Registered RCS (the REG object's own frame, our fixed/reference
+course) to the Source RCS (a prior, moving course). For the deformable IOD (PS3.3 C.20.3.1.1)::
+
+    p_source = M_post @ (M_pre @ p + D(p))       (homogeneous, D has w = 0)
+
+at each deformation-grid point ``p``; that is exactly our convention ``moving = p + u(p)`` with
+``u(p) = p_source - p``. A rigid registration stores ``p_registered = M @ p_source``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.valuerep import format_number_as_ds
+
+from ..errors import GeometryError, InputError
+from ..geometry import DisplacementField, Grid
+from ._atomic import atomic_path
+from ._dicom import (
+    DEFORMABLE_REG,
+    SPATIAL_REG,
+    PathLike,
+    copy_patient_and_study,
+    frame_of_reference_uid,
+    grid_to_plane,
+    like_dataset,
+    new_file_meta,
+    now_date_time,
+    plane_axes,
+    read_dataset,
+    require,
+)
+
+
+def _matrix(item: Dataset, path: PathLike) -> np.ndarray:
+    values = [float(v) for v in require(item, "FrameOfReferenceTransformationMatrix", path)]
+    if len(values) != 16:
+        raise InputError(f"{path}: FrameOfReferenceTransformationMatrix needs 16 values, got {len(values)}")
+    matrix = np.asarray(values).reshape(4, 4)
+    if not np.allclose(matrix[3], [0, 0, 0, 1], atol=1e-6):
+        raise InputError(f"{path}: transformation matrix bottom row is {matrix[3].tolist()}, expected [0, 0, 0, 1]")
+    return matrix
+
+
+def _pick(items: list[Dataset], key: str, registered: str | None, source_frame_uid: str | None, path: PathLike) -> Dataset:
+    frames = [str(item.get(key, "")) for item in items]
+    if source_frame_uid is not None:
+        chosen = [item for item, f in zip(items, frames, strict=True) if f == source_frame_uid]
+        if not chosen:
+            raise InputError(f"{path}: no registration from frame of reference {source_frame_uid}; it holds {frames}")
+        return chosen[0]
+    others = [item for item, f in zip(items, frames, strict=True) if f != registered] or items
+    if len(others) > 1:
+        raise InputError(f"{path}: registrations from several frames {frames}; pass source_frame_uid=... to choose one")
+    return others[0]
+
+
+def _rigid(ds: Dataset, path: PathLike, source_frame_uid: str | None) -> np.ndarray:
+    item = _pick(
+        list(require(ds, "RegistrationSequence", path)), "FrameOfReferenceUID", frame_of_reference_uid(ds), source_frame_uid, path
+    )
+    total = np.eye(4)
+    for registration in item.get("MatrixRegistrationSequence", []):
+        for matrix_item in registration.get("MatrixSequence", []):
+            total = _matrix(matrix_item, path) @ total  # applied in the order listed
+    return total
+
+
+def _grid_of(item: Dataset, path: PathLike) -> Grid:
+    dims = [int(v) for v in require(item, "GridDimensions", path)]
+    resolution = [float(v) for v in require(item, "GridResolution", path)]
+    axes = plane_axes(require(item, "ImageOrientationPatient", path), path)
+    return Grid(dims[::-1], [float(v) for v in require(item, "ImagePositionPatient", path)], resolution, tuple(axes.reshape(-1)))
+
+
+def _deformable(ds: Dataset, path: PathLike, source_frame_uid: str | None) -> DisplacementField:
+    items = [i for i in require(ds, "DeformableRegistrationSequence", path) if i.get("DeformableRegistrationGridSequence")]
+    if not items:
+        raise InputError(f"{path}: no Deformable Registration Grid in any item; nothing to read")
+    item = _pick(items, "SourceFrameOfReferenceUID", frame_of_reference_uid(ds), source_frame_uid, path)
+    grid_item = item.DeformableRegistrationGridSequence[0]
+    grid = _grid_of(grid_item, path)
+    raw = np.frombuffer(require(grid_item, "VectorGridData", path), dtype="<f4")
+    if raw.size != grid.size * 3:
+        raise InputError(f"{path}: VectorGridData holds {raw.size} floats, GridDimensions need {grid.size * 3}")
+    offsets = raw.reshape(grid.shape + (3,)).astype(np.float64)
+    pre = (
+        _matrix(item.PreDeformationMatrixRegistrationSequence[0], path)
+        if item.get("PreDeformationMatrixRegistrationSequence")
+        else np.eye(4)
+    )
+    post = (
+        _matrix(item.PostDeformationMatrixRegistrationSequence[0], path)
+        if item.get("PostDeformationMatrixRegistrationSequence")
+        else np.eye(4)
+    )
+    points = grid.world_coordinates()
+    moved = points @ pre[:3, :3].T + pre[:3, 3] + offsets
+    source = moved @ post[:3, :3].T + post[:3, 3]
+    return DisplacementField(source - points, grid)
+
+
+def read_registration(path: PathLike, *, source_frame_uid: str | None = None) -> np.ndarray | DisplacementField:
+    """Read a DICOM REG: a rigid 4x4 matrix or a deformable :class:`DisplacementField`.
+
+    Parameters
+    ----------
+    path : path
+        Spatial Registration Storage or Deformable Spatial Registration Storage file.
+    source_frame_uid : str, optional
+        The moving frame to read when the file registers several.
+
+    Returns
+    -------
+    ndarray (4, 4) or DisplacementField
+        Rigid: the homogeneous matrix (LPS mm) with ``p_registered = M @ p_source`` (matrices of
+        one item multiplied in the order listed). Deformable: the field on the deformation grid
+        (in the registered frame) with ``p_source = p + u(p)``, pre and post matrices folded in.
+    """
+    ds = read_dataset(path, stop_before_pixels=True)
+    sop = ds.get("SOPClassUID")
+    if sop == SPATIAL_REG:
+        return _rigid(ds, path, source_frame_uid)
+    if sop == DEFORMABLE_REG:
+        return _deformable(ds, path, source_frame_uid)
+    raise InputError(
+        f"{path}: not a Spatial or Deformable Spatial Registration (SOP class {sop}, Modality {ds.get('Modality')!r})"
+    )
+
+
+def read_deformable_registration(path: PathLike, *, source_frame_uid: str | None = None) -> DisplacementField:
+    """The :class:`DisplacementField` of a Deformable Spatial Registration file (see :func:`read_registration`)."""
+    result = read_registration(path, source_frame_uid=source_frame_uid)
+    if not isinstance(result, DisplacementField):
+        raise InputError(f"{path}: a rigid Spatial Registration, not a deformable one; use read_registration")
+    return result
+
+
+def displacement_from_matrix(matrix: np.ndarray, grid: Grid) -> DisplacementField:
+    """The field on ``grid`` (registered frame) of a rigid ``p_registered = M @ p_source``: ``u = M^-1 p - p``."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.shape != (4, 4):
+        raise GeometryError(f"a rigid registration is a 4x4 matrix, got shape {matrix.shape}")
+    inverse = np.linalg.inv(matrix)
+    points = grid.world_coordinates()
+    return DisplacementField(points @ inverse[:3, :3].T + inverse[:3, 3] - points, grid)
+
+
+def _identity_matrix_item() -> Dataset:
+    item = Dataset()
+    item.FrameOfReferenceTransformationMatrixType = "RIGID"
+    item.FrameOfReferenceTransformationMatrix = [format_number_as_ds(float(v)) for v in np.eye(4).reshape(-1)]
+    return item
+
+
+def write_deformable_registration(
+    field: DisplacementField,
+    path: PathLike,
+    *,
+    fixed_like: PathLike | Dataset,
+    moving_frame_uid: str,
+    description: str = "accumulate deformable registration",
+) -> Path:
+    """Write a Deformable Spatial Registration holding ``field``, atomically.
+
+    Parameters
+    ----------
+    field : DisplacementField
+        On the fixed (reference) grid, ``moving = p + u(p)`` in LPS mm; stored as float32 with
+        identity pre- and post-deformation matrices, so a planning system reproduces the mapping.
+    path : path
+        Destination ``.dcm``.
+    fixed_like : path or Dataset
+        A file of the fixed course (CT slice, RTDOSE...): patient, study and the registered
+        FrameOfReferenceUID are taken from it.
+    moving_frame_uid : str
+        FrameOfReferenceUID of the moving (prior) course: the Source Frame of Reference.
+    description : str
+        ContentDescription (64 characters at most).
+    """
+    like = like_dataset(fixed_like)
+    fixed_frame = frame_of_reference_uid(like)
+    if not fixed_frame:
+        raise InputError(
+            f"write_deformable_registration: {fixed_like} has no FrameOfReferenceUID; pass a CT or RTDOSE of the fixed course"
+        )
+    if not moving_frame_uid:
+        raise InputError("write_deformable_registration: moving_frame_uid (the prior course's FrameOfReferenceUID) is required")
+    ds = Dataset()
+    new_file_meta(ds, DEFORMABLE_REG)
+    copy_patient_and_study(like, ds)
+    ds.Modality = "REG"
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesNumber = 901
+    ds.Laterality = ""
+    ds.SeriesDate, ds.SeriesTime = now_date_time()
+    ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
+    ds.FrameOfReferenceUID = fixed_frame
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = "accumulate"
+    ds.ManufacturerModelName = "accumulate"
+    ds.DeviceSerialNumber = "0"
+    ds.SoftwareVersions = "0.1.0"
+    ds.InstanceNumber = 1
+    ds.ContentLabel = "DEFORMABLE"
+    ds.ContentDescription = description[:64]
+    ds.ContentCreatorName = ""
+    ds.DeformableRegistrationSequence = [_deformable_item(field, moving_frame_uid)]
+    with atomic_path(path) as temp:
+        pydicom.dcmwrite(temp, ds, enforce_file_format=True)
+    return Path(path)
+
+
+def _deformable_item(field: DisplacementField, moving_frame_uid: str) -> Dataset:
+    grid = field.grid
+    vectors = np.asarray(field.to_numpy().array, dtype=np.float32)
+    ipp, iop, _, step = grid_to_plane(grid)
+    if step < 0:  # DICOM's grid runs along +normal: store the slices in reverse
+        vectors = vectors[::-1]
+        ipp = [float(v) for v in grid.world_from_index([grid.shape[0] - 1, 0, 0])]
+    grid_item = Dataset()
+    grid_item.ImagePositionPatient = [format_number_as_ds(v) for v in ipp]
+    grid_item.ImageOrientationPatient = [format_number_as_ds(v) for v in iop]
+    grid_item.GridDimensions = list(grid.shape[::-1])
+    grid_item.GridResolution = list(grid.spacing_mm)
+    grid_item.VectorGridData = np.ascontiguousarray(vectors).astype("<f4").tobytes()
+    item = Dataset()
+    item.SourceFrameOfReferenceUID = moving_frame_uid
+    item.RegistrationTypeCodeSequence = []
+    item.PreDeformationMatrixRegistrationSequence = [_identity_matrix_item()]
+    item.PostDeformationMatrixRegistrationSequence = [_identity_matrix_item()]
+    item.DeformableRegistrationGridSequence = [grid_item]
+    return item

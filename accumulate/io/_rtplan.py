@@ -1,0 +1,113 @@
+"""RTPLAN / RT Ion Plan: fractions, prescription, dates, radiation type."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+
+from ..errors import InputError
+from ._dicom import RT_ION_PLAN, RT_PLAN, PathLike, frame_of_reference_uid, parse_date, read_dataset
+
+_PARTICLES = {"PROTON", "ION"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the engine needs from an RT (Ion) Plan.
+
+    Attributes
+    ----------
+    sop_instance_uid : str
+        The plan's SOPInstanceUID (what an RTDOSE's ReferencedRTPlanSequence points at).
+    fractions : int or None
+        NumberOfFractionsPlanned (summed over fraction groups when there are several).
+    prescription_gy : float or None
+        TargetPrescriptionDose of the plan's target dose reference, Gy (Gy(RBE) for particles):
+        the first TARGET reference of structure type SITE or VOLUME, else the first TARGET.
+    plan_date, review_date, study_date : datetime.date or None
+        RTPlanDate, ReviewDate (approval) and StudyDate where present.
+    radiation_type : str
+        ``"PHOTON"``, ``"ELECTRON"``, ``"PROTON"``, ``"ION"`` (with ``atomic_number``), ``"BRACHY"``,
+        ``"MIXED"`` or ``"UNKNOWN"``.
+    atomic_number : int or None
+        RadiationAtomicNumber of ion beams (6 for carbon).
+    rbe_weighted : bool
+        True for particle plans (protons, ions): their doses are prescribed and reported in Gy(RBE).
+    label : str
+        RTPlanLabel.
+    frame_of_reference_uid, structure_set_uid : str or None
+        The plan's frame of reference and its ReferencedStructureSetSequence UID.
+    """
+
+    sop_instance_uid: str
+    fractions: int | None
+    prescription_gy: float | None
+    plan_date: _dt.date | None
+    review_date: _dt.date | None
+    study_date: _dt.date | None
+    radiation_type: str
+    atomic_number: int | None
+    rbe_weighted: bool
+    label: str
+    frame_of_reference_uid: str | None
+    structure_set_uid: str | None
+
+
+def _fractions(ds: Dataset) -> int | None:
+    counts = [
+        int(fg.NumberOfFractionsPlanned) for fg in ds.get("FractionGroupSequence", []) if fg.get("NumberOfFractionsPlanned")
+    ]
+    return sum(counts) if counts else None
+
+
+def _prescription(ds: Dataset) -> float | None:
+    targets = [
+        ref
+        for ref in ds.get("DoseReferenceSequence", [])
+        if ref.get("DoseReferenceType") == "TARGET" and ref.get("TargetPrescriptionDose") not in (None, "")
+    ]
+    targets.sort(key=lambda ref: ref.get("DoseReferenceStructureType") not in ("SITE", "VOLUME"))
+    return float(targets[0].TargetPrescriptionDose) if targets else None
+
+
+def _radiation(ds: Dataset) -> tuple[str, int | None]:
+    if "ApplicationSetupSequence" in ds:
+        return "BRACHY", None
+    beams = list(ds.get("IonBeamSequence", [])) + list(ds.get("BeamSequence", []))
+    kinds = {str(b.get("RadiationType", "")).upper() for b in beams} - {""}
+    atomic = {int(b.RadiationAtomicNumber) for b in beams if b.get("RadiationAtomicNumber")}
+    if not kinds:
+        return "UNKNOWN", None
+    if len(kinds) > 1:
+        return "MIXED", None
+    kind = kinds.pop()
+    return kind, (atomic.pop() if kind == "ION" and len(atomic) == 1 else None)
+
+
+def plan_from_dataset(ds: Dataset, path: PathLike) -> Plan:
+    """A :class:`Plan` from an RT Plan or RT Ion Plan dataset read from ``path``."""
+    if ds.get("SOPClassUID") not in (RT_PLAN, RT_ION_PLAN) and ds.get("Modality") != "RTPLAN":
+        raise InputError(f"{path}: not an RT Plan (SOP class {ds.get('SOPClassUID')}, Modality {ds.get('Modality')!r})")
+    radiation, atomic = _radiation(ds)
+    structure_sets = ds.get("ReferencedStructureSetSequence", [])
+    return Plan(
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        fractions=_fractions(ds),
+        prescription_gy=_prescription(ds),
+        plan_date=parse_date(ds.get("RTPlanDate")),
+        review_date=parse_date(ds.get("ReviewDate")),
+        study_date=parse_date(ds.get("StudyDate")),
+        radiation_type=radiation,
+        atomic_number=atomic,
+        rbe_weighted=radiation in _PARTICLES,
+        label=str(ds.get("RTPlanLabel", "")),
+        frame_of_reference_uid=frame_of_reference_uid(ds),
+        structure_set_uid=str(structure_sets[0].ReferencedSOPInstanceUID) if structure_sets else None,
+    )
+
+
+def read_plan(path: PathLike) -> Plan:
+    """Read an RTPLAN or RT Ion Plan file; see :class:`Plan` for what is kept and its units."""
+    return plan_from_dataset(read_dataset(path, stop_before_pixels=True), path)
