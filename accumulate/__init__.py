@@ -38,6 +38,7 @@ from .radiobiology import (
     recovery_model,
     residual_map,
 )
+from .registration import read_field, register, write_field
 
 __version__ = "0.1.0"
 
@@ -72,11 +73,14 @@ __all__ = [
     "read_ct",
     "read_deformable_registration",
     "read_dose",
+    "read_field",
     "read_plan",
     "read_registration",
     "read_structures",
     "recovery_model",
+    "register",
     "residual_map",
     "write_deformable_registration",
     "write_dose",
+    "write_field",
 ]

@@ -33,11 +33,12 @@ def axial_slice_rgb(
     *,
     max_gy: float | None = None,
     ct: Volume | None = None,
-    scale: int = 2,
+    scale: int = 0,
 ) -> np.ndarray:
     """An (H, W, 3) uint8 picture of slice ``z_index``: dose colour-washed (over the CT if given) with outlines.
 
-    ``ct`` must be on the dose grid. Voxels below 5 % of ``max_gy`` show no dose colour.
+    ``ct`` must be on the dose grid. Voxels below 5 % of ``max_gy`` show no dose colour. ``scale``
+    pixels per voxel (0: about 360 pixels across).
     """
     plane = np.asarray(dose.to_numpy().array[z_index], dtype=float)
     top = max_gy or float(np.nanmax(dose.to_numpy().array)) or 1.0
@@ -57,6 +58,7 @@ def axial_slice_rgb(
         interior[:, 1:] &= inside[:, :-1]
         interior[:, :-1] &= inside[:, 1:]
         rgb[inside & ~interior] = _hex(PALETTE[i % len(PALETTE)])
+    scale = scale or max(1, 360 // max(plane.shape))
     return np.kron(rgb, np.ones((scale, scale, 1))).clip(0, 255).astype(np.uint8)
 
 

@@ -17,7 +17,7 @@ body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color
 h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass,.desirable{background:#d9f2d9} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
+.pass,.desirable{background:#d9f2d9} .warn{background:#fff3c4} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
 .notevaluated{color:#777} .banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
 figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top} figcaption{font-size:12px;color:#555}
 .small{font-size:12px;color:#555}
@@ -60,12 +60,27 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], css_column
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _shown(value: Any) -> str:
+    """A nested value as HTML: mappings as definition tables, lists of mappings as tables."""
+    if isinstance(value, Mapping):
+        return _definitions(value)
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        columns = list(dict.fromkeys(k for row in value for k in row))
+        flat = [{k: ", ".join(f"{a}={_short(b)}" for a, b in v.items()) if isinstance(v, Mapping) else v for k, v in row.items()}
+                for row in value]  # fmt: skip
+        return _table(flat, columns, "verdict" if "verdict" in columns else None)
+    if isinstance(value, list):
+        return "<br>".join(html.escape(str(v)) for v in value) or "-"
+    return html.escape(str(value))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _definitions(mapping: Mapping[str, Any]) -> str:
-    rows = []
-    for key, value in mapping.items():
-        shown = _definitions(value) if isinstance(value, Mapping) else html.escape(str(value))
-        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{shown}</td></tr>")
-    return f"<table>{''.join(rows)}</table>"
+    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{_shown(value)}</td></tr>" for key, value in mapping.items())
+    return f"<table>{rows}</table>"
 
 
 VERDICT_COLUMNS = ("structure", "metric", "scope", "quantity", "value", "limit", "margin", "verdict", "source")

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-DICOMPYLER = Path(__file__).resolve().parents[2] / "accumulate" / "demo_data" / "dicompyler-breast"  # shipped with the package
+DICOMPYLER = DATA / "dicompyler-example"
 PYDICOM_RT = DATA / "pydicom-rt"
 ECLIPSE = DATA / "slicerrt-eclipse"
 

@@ -1,0 +1,42 @@
+"""Registration of the prior-course CT (moving) to the re-irradiation CT (fixed), and its quality.
+
+The displacement field lives on the fixed grid; the moving point of fixed point p is p + u(p)
+(mm, LPS; the elastix/ITK convention).
+"""
+
+from ._elastix import RegistrationResult, preset_files, presets, register
+from ._field_io import check_field_grid, read_field, write_field
+from ._images import body_mask, read_image, read_mask
+from ._initial import find_spatial_registration, read_rigid_registration
+from ._quality import dice, inverse_consistency_error, jacobian_determinant, read_elastix_points, target_registration_error
+from ._report import Check, QualityReport, Tolerances, assess
+from ._sampling import compose, invert, sample_linear, warp_mask, warp_volume
+
+__all__ = [
+    "Check",
+    "QualityReport",
+    "RegistrationResult",
+    "Tolerances",
+    "assess",
+    "body_mask",
+    "check_field_grid",
+    "compose",
+    "dice",
+    "find_spatial_registration",
+    "inverse_consistency_error",
+    "invert",
+    "jacobian_determinant",
+    "preset_files",
+    "presets",
+    "read_elastix_points",
+    "read_field",
+    "read_image",
+    "read_mask",
+    "read_rigid_registration",
+    "register",
+    "sample_linear",
+    "target_registration_error",
+    "warp_mask",
+    "warp_volume",
+    "write_field",
+]

@@ -1,0 +1,141 @@
+"""``accumulate register FIXED MOVING --out DVF.mha``: deformable registration with quality checks.
+
+Writes the field (fixed grid, moving point = p + u(p), mm, LPS) and, beside it, a folder
+``<DVF name>_registration/`` with ``elastix.log``, the transform parameter files,
+``jacobian.mha`` and ``quality.json`` (numbers and a verdict per check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "register the prior-course CT (moving) to the re-irradiation CT (fixed) with elastix"
+
+
+def _key_value(text: str) -> tuple[str, list[str]]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (an elastix parameter), got {text!r}")
+    return key.strip(), value.split()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("fixed", help="re-irradiation CT: DICOM CT folder or MHA/NRRD/NIfTI file")
+    parser.add_argument("moving", help="prior-course CT: DICOM CT folder or MHA/NRRD/NIfTI file")
+    parser.add_argument("--out", required=True, help="displacement field to write (.mha, .nrrd, .nii.gz or .dcm)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--preset", default="fast", help="parameter preset in configs/elastix/ (fast, accurate); default fast")
+    how.add_argument("--parameters", nargs="+", metavar="FILE", help="elastix parameter files, one stage each, in order")
+    parser.add_argument("--set", dest="overrides", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                        help="elastix parameter set in every stage, e.g. MaximumNumberOfIterations=100 (repeatable)")
+    parser.add_argument("--fixed-mask", metavar="MASK|auto", help="fixed body mask file, or 'auto' (thresholded body)")
+    parser.add_argument("--moving-mask", metavar="MASK|auto", help="moving body mask file, or 'auto' (thresholded body)")
+    parser.add_argument("--initial-reg", metavar="REG.dcm",
+                        help="DICOM spatial registration to start from (default: one found in the CT folders)")
+    parser.add_argument("--no-initial-reg", action="store_true", help="ignore spatial registrations in the CT folders")
+    parser.add_argument("--threads", type=int, help="elastix threads (default: all cores)")
+    parser.add_argument("--inverse-consistency", action="store_true",
+                        help="also register moving to fixed and report the loop error")
+    parser.add_argument("--landmarks", nargs=2, metavar=("FIXED.txt", "MOVING.txt"), help="elastix point files for the TRE")
+    parser.add_argument("--structure", nargs=3, action="append", default=[], metavar=("NAME", "FIXED_MASK", "MOVING_MASK"),
+                        help="a structure contoured on both CTs, for Dice after propagation (repeatable)")
+    parser.add_argument("--oar", nargs=2, action="append", default=[], metavar=("NAME", "FIXED_MASK"),
+                        help="organ at risk on the fixed CT: folding or inconsistency inside it is flagged (repeatable)")
+    parser.add_argument("--dicom-reg", metavar="REG.dcm", help="also write the field as a DICOM deformable registration")
+
+
+def _mask(option: str | None, ct, body_mask, read_mask):
+    if option is None:
+        return None
+    return body_mask(ct) if option == "auto" else read_mask(option, like=ct)
+
+
+def _frame(folder: str) -> str | None:
+    from ._initial import first_ct_file
+
+    found = first_ct_file(folder)
+    return None if found is None else found[1]
+
+
+def _initial(args: argparse.Namespace):
+    from ._initial import find_spatial_registration, read_rigid_registration
+
+    if args.no_initial_reg:
+        return None, None
+    path = args.initial_reg or find_spatial_registration(args.fixed, args.moving)
+    if path is None:
+        return None, None
+    return path, read_rigid_registration(path, fixed_frame=_frame(args.fixed), moving_frame=_frame(args.moving))
+
+
+def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
+    from ..errors import InputError
+    from . import write_field
+    from ._initial import first_ct_file
+
+    fixed_ct, moving_ct = first_ct_file(args.fixed), first_ct_file(args.moving)
+    if fixed_ct is None or moving_ct is None:
+        raise InputError(f"a DICOM deformable registration ({path}) needs DICOM CT folders for FIXED and MOVING "
+                         "(it refers to their patient and frames of reference); write .mha instead")
+    write_field(field, path, fixed_like=fixed_ct[0], moving_frame_uid=moving_ct[1])
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import assess, body_mask, read_elastix_points, read_image, read_mask, register, write_field
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    out = Path(args.out)
+    folder = out.parent / (out.name.split(".")[0] + "_registration")
+    fixed, moving = read_image(args.fixed), read_image(args.moving)
+    fixed_mask = _mask(args.fixed_mask, fixed, body_mask, read_mask)
+    moving_mask = _mask(args.moving_mask, moving, body_mask, read_mask)
+    reg_path, initial = _initial(args)
+    if reg_path is not None:
+        progress(f"starting from the spatial registration {reg_path}")
+    options = dict(preset=args.preset, parameter_files=args.parameters, overrides=dict(args.overrides),
+                   threads=args.threads, progress=progress)
+    result = register(fixed, moving, fixed_mask=fixed_mask, moving_mask=moving_mask, initial_moving_to_fixed=initial,
+                      output_directory=folder, **options)
+    for path in (str(out), args.dicom_reg):
+        if path and path.lower().endswith(".dcm"):
+            _write_dicom(result.field, path, args)
+        elif path:
+            write_field(result.field, path)
+    backward = None
+    if args.inverse_consistency:
+        progress("registering the other way round for the inverse-consistency check")
+        backward = register(moving, fixed, fixed_mask=moving_mask, moving_mask=fixed_mask,
+                            initial_moving_to_fixed=None if initial is None else np.linalg.inv(initial),
+                            output_directory=folder / "backward", **options).field
+    landmarks = None
+    if args.landmarks:
+        landmarks = (read_elastix_points(args.landmarks[0], fixed.grid), read_elastix_points(args.landmarks[1], moving.grid))
+    structures = {name: (read_mask(f, like=fixed), read_mask(m, like=moving)) for name, f, m in args.structure}
+    oars = {name: read_mask(path, like=fixed) for name, path in args.oar}
+    report = assess(result.field, region=fixed_mask, backward=backward, landmarks=landmarks, structures=structures, oars=oars)
+    run_info = {"fixed": str(args.fixed), "moving": str(args.moving), "field": str(out),
+                "preset": None if args.parameters else args.preset, "parameter_files": args.parameters,
+                "initial_registration": None if reg_path is None else str(reg_path), "stage_seconds": dict(result.stage_seconds)}
+    report.write_json(folder / "quality.json", registration=run_info)
+    _write_jacobian(result.field, folder / "jacobian.mha")
+    for check in report.checks:
+        print(f"{check.name:<28} {check.verdict.upper():<5} {check.message}")
+    print(f"overall: {report.verdict.upper()}; field: {out}; log, Jacobian map and quality.json in {folder}")
+    return 0
+
+
+def _write_jacobian(field, path: Path) -> None:
+    """Write the Jacobian determinant map of ``field`` as a float32 image on the fixed grid."""
+    import itk
+    import numpy as np
+
+    from . import jacobian_determinant
+
+    jac = jacobian_determinant(field)
+    itk.imwrite(jac.with_array(jac.array.astype(np.float32)).to_itk(), str(path), compression=True)

@@ -1,0 +1,61 @@
+"""Reading the CTs and masks a registration needs, and a body mask that keeps couch and air out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..geometry import Volume
+
+IMAGE_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".nii.gz")
+
+
+def read_image(path: Any, *, quantity: str = "hu", unit: str = "HU") -> Volume:
+    """A scalar 3-D image as a Volume: a DICOM CT folder (``accumulate.io.read_ct``) or an MHA/NRRD/NIfTI file.
+
+    Geometry is LPS mm (ITK converts NRRD/NIfTI's RAS to LPS on reading).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from ..io import read_ct
+
+        return read_ct(path)
+    if not path.is_file():
+        raise InputError(f"image '{path}' does not exist; give a DICOM CT folder or an MHA/NRRD/NIfTI file")
+    if not path.name.lower().endswith(IMAGE_SUFFIXES):
+        raise InputError(f"image '{path}' has an unknown format; use a DICOM CT folder or one of {', '.join(IMAGE_SUFFIXES)}")
+    import itk
+
+    try:
+        image = itk.imread(str(path), itk.F)
+    except (RuntimeError, OSError) as exc:
+        raise InputError(f"could not read image '{path}': {exc}".strip()) from None
+    volume = Volume.from_itk(image, quantity=quantity, unit=unit)
+    if not np.isfinite(volume.array).all():
+        raise InputError(f"image '{path}' contains NaN or infinite values")
+    return volume
+
+
+def read_mask(path: Any, like: Volume | None = None) -> Volume:
+    """A binary mask image (non-zero = inside) as a boolean Volume, optionally checked against ``like``'s grid."""
+    volume = read_image(path, quantity="mask", unit="1")
+    mask = volume.with_array(volume.array > 0)
+    if like is not None:
+        like.grid.require_same(mask.grid, f"mask '{path}' and its image")
+    return mask
+
+
+def body_mask(ct: Volume, *, threshold_hu: float = -400.0) -> Volume:
+    """The patient body in a CT: the largest connected region above ``threshold_hu``, holes filled per slice.
+
+    The couch is removed when it does not touch the body at the threshold (it usually sits a
+    few mm below the skin with air between); lungs and bowel gas are filled in slice by slice.
+    """
+    from ._morphology import fill_holes_per_slice, largest_component
+
+    above = np.asarray(ct.to_numpy().array) > threshold_hu
+    body = fill_holes_per_slice(largest_component(above))
+    return ct.with_array(body, quantity="mask", unit="1")

@@ -1,0 +1,98 @@
+"""A rigid start for the registration from a DICOM Spatial Registration (REG) object.
+
+DICOM convention (PS3.3 C.20.2): each item of the RegistrationSequence holds a 4x4 matrix
+that maps points of its own Frame of Reference into the REG's registered frame
+(``p_registered = M @ p_source``). The matrix returned here maps *moving* (prior CT) LPS points
+to *fixed* (re-irradiation CT) LPS points.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+
+SPATIAL_REGISTRATION_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.1"
+
+
+def read_rigid_registration(path: Any, *, fixed_frame: str | None = None, moving_frame: str | None = None) -> np.ndarray:
+    """The 4x4 matrix (mm, LPS) mapping moving points to fixed points, from a DICOM spatial REG file.
+
+    Read with :func:`accumulate.io.read_registration`. ``moving_frame`` picks the moving CT's item
+    (needed when the REG registers several frames). When the REG's own frame is not
+    ``fixed_frame``, the fixed CT's item is inverted and composed: ``M = M_fixed^-1 @ M_moving``.
+    """
+    import pydicom
+
+    from ..io import read_registration
+
+    matrix = read_registration(path, source_frame_uid=moving_frame)
+    if not isinstance(matrix, np.ndarray):
+        raise InputError(f"'{path}' is a deformable registration; pass it as the displacement field, not as a rigid start")
+    header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["FrameOfReferenceUID"])
+    registered = str(header.get("FrameOfReferenceUID", ""))
+    if fixed_frame and fixed_frame != registered:
+        matrix = np.linalg.inv(read_registration(path, source_frame_uid=fixed_frame)) @ matrix
+    return matrix
+
+
+def first_ct_file(folder: Any) -> tuple[Path, str] | None:
+    """The first DICOM CT file in ``folder`` and its FrameOfReferenceUID (None for image files)."""
+    import pydicom
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    for candidate in sorted(folder.iterdir()):
+        try:
+            ds = pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["Modality", "FrameOfReferenceUID"])
+        except (OSError, pydicom.errors.InvalidDicomError):
+            continue
+        if getattr(ds, "Modality", "") == "CT" and "FrameOfReferenceUID" in ds:
+            return candidate, str(ds.FrameOfReferenceUID)
+    return None
+
+
+def find_spatial_registration(*folders: Any) -> Path | None:
+    """The first DICOM Spatial Registration file found directly in any of ``folders`` (None if none)."""
+    import pydicom
+
+    for folder in (Path(f) for f in folders):
+        if not folder.is_dir():
+            continue
+        for candidate in sorted(folder.iterdir()):
+            try:
+                ds = pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+            except (OSError, pydicom.errors.InvalidDicomError):
+                continue
+            if str(getattr(ds, "SOPClassUID", "")) == SPATIAL_REGISTRATION_SOP_CLASS:
+                return candidate
+    return None
+
+
+def initial_transform_map(moving_to_fixed: Any) -> dict[str, list[str]]:
+    """An elastix parameter map for the affine transform fixed -> moving, the inverse of ``moving_to_fixed``.
+
+    Elastix transforms map fixed points to moving points: ``T(p) = A p + t`` with the centre of
+    rotation at the LPS origin.
+    """
+    matrix = np.asarray(moving_to_fixed, dtype=float)
+    if matrix.shape != (4, 4) or not np.allclose(matrix[3], (0, 0, 0, 1)) or abs(np.linalg.det(matrix[:3, :3])) < 1e-6:
+        raise InputError(f"an initial transform must be an invertible 4x4 homogeneous matrix, got\n{matrix}")
+    inverse = np.linalg.inv(matrix)
+    values = list(inverse[:3, :3].reshape(-1)) + list(inverse[:3, 3])
+    return {
+        "Transform": ["AffineTransform"],
+        "NumberOfParameters": ["12"],
+        "TransformParameters": [repr(float(v)) for v in values],
+        "CenterOfRotationPoint": ["0", "0", "0"],
+        "InitialTransformParameterFileName": ["NoInitialTransform"],
+        "HowToCombineTransforms": ["Compose"],
+        "FixedImageDimension": ["3"],
+        "MovingImageDimension": ["3"],
+        "FixedInternalImagePixelType": ["float"],
+        "MovingInternalImagePixelType": ["float"],
+    }
