@@ -45,17 +45,29 @@ DATA = ROOT / "tests" / "data" / "elastix-lung"
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
-    return {"mean_mm": round(float(values.mean()), 3), "p95_mm": round(float(np.percentile(values, 95)), 3),
-            "max_mm": round(float(values.max()), 3), "n": int(values.size)}
+    return {
+        "mean_mm": round(float(values.mean()), 3),
+        "p95_mm": round(float(np.percentile(values, 95)), 3),
+        "max_mm": round(float(values.max()), 3),
+        "n": int(values.size),
+    }
 
 
 SCENARIOS = {
     # the case: bumps up to 10 mm plus a rigid offset of a few degrees and mm
-    "bumps10mm": {"bump_peak_mm": 10.0, "bump_sigma_mm": 35.0, "rotation_deg": (1.0, -1.0, 2.0),
-                  "translation_mm": (4.0, -3.0, 5.0)},
+    "bumps10mm": {
+        "bump_peak_mm": 10.0,
+        "bump_sigma_mm": 35.0,
+        "rotation_deg": (1.0, -1.0, 2.0),
+        "translation_mm": (4.0, -3.0, 5.0),
+    },
     # larger and more local: bumps up to 15 mm over a shorter range, a larger setup error
-    "bumps15mm": {"bump_peak_mm": 15.0, "bump_sigma_mm": 25.0, "rotation_deg": (2.0, -2.0, 4.0),
-                  "translation_mm": (8.0, -6.0, 10.0)},
+    "bumps15mm": {
+        "bump_peak_mm": 15.0,
+        "bump_sigma_mm": 25.0,
+        "rotation_deg": (2.0, -2.0, 4.0),
+        "translation_mm": (8.0, -6.0, 10.0),
+    },
 }
 
 
@@ -86,10 +98,12 @@ def _scenario(fixed, body, settings: dict, presets: list[str], threads: int, mar
     margin_voxels = -margin_mm / max(fixed.grid.spacing_mm)
     region = body & phantom.moving.grid.contains_world(truth.moving_points(), margin_voxels=margin_voxels)
     fixed_points, moving_points = _points(phantom, body, np.random.default_rng(1), margin_mm)
-    result = {"deformation": {**settings, "noise_hu": 20.0},
-              "true_displacement": _stats(np.linalg.norm(truth.array[region], axis=-1)),
-              "tre_before_registration": _stats(np.linalg.norm(moving_points - fixed_points, axis=1)),
-              "presets": {}}
+    result = {
+        "deformation": {**settings, "noise_hu": 20.0},
+        "true_displacement": _stats(np.linalg.norm(truth.array[region], axis=-1)),
+        "tre_before_registration": _stats(np.linalg.norm(moving_points - fixed_points, axis=1)),
+        "presets": {},
+    }
     for preset in presets:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -102,8 +116,11 @@ def _scenario(fixed, body, settings: dict, presets: list[str], threads: int, mar
             "seconds_per_stage": {name: round(s, 1) for name, s in run.stage_seconds},
             "field_error": _stats(field_error(run.field, phantom, region, truth)),
             "tre": _stats(target_registration_error(run.field, fixed_points, moving_points)),
-            "jacobian": {"min": round(float(jac.min()), 3), "max": round(float(jac.max()), 3),
-                         "folded_voxels": int((jac <= 0).sum())},
+            "jacobian": {
+                "min": round(float(jac.min()), 3),
+                "max": round(float(jac.max()), 3),
+                "folded_voxels": int((jac <= 0).sum()),
+            },
         }
         print(preset, json.dumps(entry), flush=True)
         result["presets"][preset] = entry
@@ -130,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "itk_elastix_load_seconds": round(load_seconds, 1),
         "evaluation": f"field error over body voxels whose true moving point is > {args.margin} mm inside the moving CT; "
-                      "TRE at the expert landmarks inside the CT plus 300 random body points (same margin)",
-        "scenarios": {name: _scenario(fixed, body, SCENARIOS[name], args.presets, args.threads, args.margin)
-                      for name in args.scenarios},
+        "TRE at the expert landmarks inside the CT plus 300 random body points (same margin)",
+        "scenarios": {
+            name: _scenario(fixed, body, SCENARIOS[name], args.presets, args.threads, args.margin) for name in args.scenarios
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -28,21 +28,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--preset", default="fast", help="parameter preset in configs/elastix/ (fast, accurate); default fast")
     how.add_argument("--parameters", nargs="+", metavar="FILE", help="elastix parameter files, one stage each, in order")
-    parser.add_argument("--set", dest="overrides", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                        help="elastix parameter set in every stage, e.g. MaximumNumberOfIterations=100 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="elastix parameter set in every stage, e.g. MaximumNumberOfIterations=100 (repeatable)",
+    )
     parser.add_argument("--fixed-mask", metavar="MASK|auto", help="fixed body mask file, or 'auto' (thresholded body)")
     parser.add_argument("--moving-mask", metavar="MASK|auto", help="moving body mask file, or 'auto' (thresholded body)")
-    parser.add_argument("--initial-reg", metavar="REG.dcm",
-                        help="DICOM spatial registration to start from (default: one found in the CT folders)")
+    parser.add_argument(
+        "--initial-reg", metavar="REG.dcm", help="DICOM spatial registration to start from (default: one found in the CT folders)"
+    )
     parser.add_argument("--no-initial-reg", action="store_true", help="ignore spatial registrations in the CT folders")
     parser.add_argument("--threads", type=int, help="elastix threads (default: all cores)")
-    parser.add_argument("--inverse-consistency", action="store_true",
-                        help="also register moving to fixed and report the loop error")
+    parser.add_argument(
+        "--inverse-consistency", action="store_true", help="also register moving to fixed and report the loop error"
+    )
     parser.add_argument("--landmarks", nargs=2, metavar=("FIXED.txt", "MOVING.txt"), help="elastix point files for the TRE")
-    parser.add_argument("--structure", nargs=3, action="append", default=[], metavar=("NAME", "FIXED_MASK", "MOVING_MASK"),
-                        help="a structure contoured on both CTs, for Dice after propagation (repeatable)")
-    parser.add_argument("--oar", nargs=2, action="append", default=[], metavar=("NAME", "FIXED_MASK"),
-                        help="organ at risk on the fixed CT: folding or inconsistency inside it is flagged (repeatable)")
+    parser.add_argument(
+        "--structure",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("NAME", "FIXED_MASK", "MOVING_MASK"),
+        help="a structure contoured on both CTs, for Dice after propagation (repeatable)",
+    )
+    parser.add_argument(
+        "--oar",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FIXED_MASK"),
+        help="organ at risk on the fixed CT: folding or inconsistency inside it is flagged (repeatable)",
+    )
     parser.add_argument("--dicom-reg", metavar="REG.dcm", help="also write the field as a DICOM deformable registration")
 
 
@@ -77,8 +98,10 @@ def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
 
     fixed_ct, moving_ct = first_ct_file(args.fixed), first_ct_file(args.moving)
     if fixed_ct is None or moving_ct is None:
-        raise InputError(f"a DICOM deformable registration ({path}) needs DICOM CT folders for FIXED and MOVING "
-                         "(it refers to their patient and frames of reference); write .mha instead")
+        raise InputError(
+            f"a DICOM deformable registration ({path}) needs DICOM CT folders for FIXED and MOVING "
+            "(it refers to their patient and frames of reference); write .mha instead"
+        )
     write_field(field, path, fixed_like=fixed_ct[0], moving_frame_uid=moving_ct[1])
 
 
@@ -98,10 +121,22 @@ def run(args: argparse.Namespace) -> int:
     reg_path, initial = _initial(args)
     if reg_path is not None:
         progress(f"starting from the spatial registration {reg_path}")
-    options = dict(preset=args.preset, parameter_files=args.parameters, overrides=dict(args.overrides),
-                   threads=args.threads, progress=progress)
-    result = register(fixed, moving, fixed_mask=fixed_mask, moving_mask=moving_mask, initial_moving_to_fixed=initial,
-                      output_directory=folder, **options)
+    options = dict(
+        preset=args.preset,
+        parameter_files=args.parameters,
+        overrides=dict(args.overrides),
+        threads=args.threads,
+        progress=progress,
+    )
+    result = register(
+        fixed,
+        moving,
+        fixed_mask=fixed_mask,
+        moving_mask=moving_mask,
+        initial_moving_to_fixed=initial,
+        output_directory=folder,
+        **options,
+    )
     for path in (str(out), args.dicom_reg):
         if path and path.lower().endswith(".dcm"):
             _write_dicom(result.field, path, args)
@@ -110,18 +145,30 @@ def run(args: argparse.Namespace) -> int:
     backward = None
     if args.inverse_consistency:
         progress("registering the other way round for the inverse-consistency check")
-        backward = register(moving, fixed, fixed_mask=moving_mask, moving_mask=fixed_mask,
-                            initial_moving_to_fixed=None if initial is None else np.linalg.inv(initial),
-                            output_directory=folder / "backward", **options).field
+        backward = register(
+            moving,
+            fixed,
+            fixed_mask=moving_mask,
+            moving_mask=fixed_mask,
+            initial_moving_to_fixed=None if initial is None else np.linalg.inv(initial),
+            output_directory=folder / "backward",
+            **options,
+        ).field
     landmarks = None
     if args.landmarks:
         landmarks = (read_elastix_points(args.landmarks[0], fixed.grid), read_elastix_points(args.landmarks[1], moving.grid))
     structures = {name: (read_mask(f, like=fixed), read_mask(m, like=moving)) for name, f, m in args.structure}
     oars = {name: read_mask(path, like=fixed) for name, path in args.oar}
     report = assess(result.field, region=fixed_mask, backward=backward, landmarks=landmarks, structures=structures, oars=oars)
-    run_info = {"fixed": str(args.fixed), "moving": str(args.moving), "field": str(out),
-                "preset": None if args.parameters else args.preset, "parameter_files": args.parameters,
-                "initial_registration": None if reg_path is None else str(reg_path), "stage_seconds": dict(result.stage_seconds)}
+    run_info = {
+        "fixed": str(args.fixed),
+        "moving": str(args.moving),
+        "field": str(out),
+        "preset": None if args.parameters else args.preset,
+        "parameter_files": args.parameters,
+        "initial_registration": None if reg_path is None else str(reg_path),
+        "stage_seconds": dict(result.stage_seconds),
+    }
     report.write_json(folder / "quality.json", registration=run_info)
     _write_jacobian(result.field, folder / "jacobian.mha")
     for check in report.checks:

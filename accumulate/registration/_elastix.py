@@ -136,8 +136,9 @@ def _failure(stage: str, exc: Exception, stage_log: Path, log_file: Path) -> Reg
     return RegistrationError(f"elastix stage '{stage}' failed: {detail}{hint}. Full log: {log_file}")
 
 
-def _run_stage(fixed: Any, moving: Any, entries: dict, masks: tuple[Any, Any], initial: Any, out: Path, index: int,
-               threads: int | None) -> Any:
+def _run_stage(
+    fixed: Any, moving: Any, entries: dict, masks: tuple[Any, Any], initial: Any, out: Path, index: int, threads: int | None
+) -> Any:
     import itk
 
     obj = itk.ParameterObject.New()

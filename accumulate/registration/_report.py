@@ -78,15 +78,22 @@ def _distance_stats(values: np.ndarray) -> dict[str, float]:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return {"n": 0, "mean_mm": float("nan"), "p95_mm": float("nan"), "max_mm": float("nan")}
-    return {"n": int(finite.size), "mean_mm": float(finite.mean()), "p95_mm": float(np.percentile(finite, 95)),
-            "max_mm": float(finite.max())}
+    return {
+        "n": int(finite.size),
+        "mean_mm": float(finite.mean()),
+        "p95_mm": float(np.percentile(finite, 95)),
+        "max_mm": float(finite.max()),
+    }
 
 
 def _jacobian_check(field: DisplacementField, region: np.ndarray, oars: Mapping[str, np.ndarray], report: QualityReport) -> None:
     jac = jacobian_determinant(field).array
     folded = (jac <= 0) & region
-    values: dict[str, Any] = {"min": float(jac[region].min()), "max": float(jac[region].max()),
-                              "folded_voxels": int(folded.sum())}
+    values: dict[str, Any] = {
+        "min": float(jac[region].min()),
+        "max": float(jac[region].max()),
+        "folded_voxels": int(folded.sum()),
+    }
     if folded.any():
         where = field.grid.world_from_index(np.argwhere(folded).astype(float))
         values["folded_bbox_lps_mm"] = [where.min(0).round(1).tolist(), where.max(0).round(1).tolist()]
@@ -97,13 +104,22 @@ def _jacobian_check(field: DisplacementField, region: np.ndarray, oars: Mapping[
         if count:
             report.warnings.append(f"FOLDING INSIDE ORGAN AT RISK '{name}': {count} voxels with Jacobian <= 0")
     verdict = "fail" if any(in_oars.values()) else "warn" if folded.any() else "pass"
-    message = (f"{values['folded_voxels']} folded voxels (Jacobian <= 0); Jacobian {values['min']:.2f} .. {values['max']:.2f}"
-               if folded.any() else f"no folding; Jacobian {values['min']:.2f} .. {values['max']:.2f}")
+    message = (
+        f"{values['folded_voxels']} folded voxels (Jacobian <= 0); Jacobian {values['min']:.2f} .. {values['max']:.2f}"
+        if folded.any()
+        else f"no folding; Jacobian {values['min']:.2f} .. {values['max']:.2f}"
+    )
     report.checks.append(Check("jacobian", values, verdict, message))
 
 
-def _consistency_check(forward: DisplacementField, backward: DisplacementField, region: np.ndarray,
-                       oars: Mapping[str, np.ndarray], tol: Tolerances, report: QualityReport) -> None:
+def _consistency_check(
+    forward: DisplacementField,
+    backward: DisplacementField,
+    region: np.ndarray,
+    oars: Mapping[str, np.ndarray],
+    tol: Tolerances,
+    report: QualityReport,
+) -> None:
     error = inverse_consistency_error(forward, backward).array
     values: dict[str, Any] = _distance_stats(error[region])
     values["oars"] = {}
@@ -115,8 +131,14 @@ def _consistency_check(forward: DisplacementField, backward: DisplacementField, 
                 f"LARGE INVERSE-CONSISTENCY ERROR INSIDE ORGAN AT RISK '{name}': 95th percentile {stats['p95_mm']:.1f} mm"
             )
     verdict = _grade(values["p95_mm"], tol.distance_pass_mm, tol.distance_warn_mm)
-    report.checks.append(Check("inverse_consistency", values, verdict,
-                               f"forward then backward returns within {values['p95_mm']:.2f} mm (95th percentile)"))
+    report.checks.append(
+        Check(
+            "inverse_consistency",
+            values,
+            verdict,
+            f"forward then backward returns within {values['p95_mm']:.2f} mm (95th percentile)",
+        )
+    )
 
 
 def assess(
@@ -161,15 +183,25 @@ def assess(
         _consistency_check(field, backward, region_mask, oar_masks, tolerances, report)
     if landmarks is not None:
         values = _distance_stats(target_registration_error(field, *landmarks))
-        report.checks.append(Check("target_registration_error", values,
-                                   _grade(values["mean_mm"], tolerances.distance_pass_mm, tolerances.distance_warn_mm),
-                                   f"{values['n']} landmarks, mean {values['mean_mm']:.2f} mm, max {values['max_mm']:.2f} mm"))
+        report.checks.append(
+            Check(
+                "target_registration_error",
+                values,
+                _grade(values["mean_mm"], tolerances.distance_pass_mm, tolerances.distance_warn_mm),
+                f"{values['n']} landmarks, mean {values['mean_mm']:.2f} mm, max {values['max_mm']:.2f} mm",
+            )
+        )
     for name, (fixed_mask, moving_mask) in (structures or {}).items():
         field.grid.require_same(fixed_mask.grid, f"the displacement field and fixed structure '{name}'")
         score = dice(fixed_mask.array, warp_mask(moving_mask, field))
-        report.checks.append(Check(f"dice:{name}", {"dice": score},
-                                   _grade(score, tolerances.dice_pass, tolerances.dice_warn, higher_is_better=True),
-                                   f"'{name}' propagated from the moving CT overlaps its fixed contour with Dice {score:.3f}"))
+        report.checks.append(
+            Check(
+                f"dice:{name}",
+                {"dice": score},
+                _grade(score, tolerances.dice_pass, tolerances.dice_warn, higher_is_better=True),
+                f"'{name}' propagated from the moving CT overlaps its fixed contour with Dice {score:.3f}",
+            )
+        )
     for warning in report.warnings:
         log.warning(warning)
     return report
