@@ -4,7 +4,8 @@ Each sub-command module defines ``HELP`` (one line), ``configure(parser)`` and
 ``run(args) -> int``; module-level imports there stay light so ``accumulate --help`` is fast.
 
 Exit codes tell a script what failed: 0 success, 2 usage, 3 bad input, 4 geometry,
-5 configuration, 6 backend unavailable, 7 registration failed, 1 anything else.
+5 configuration, 6 backend unavailable, 7 registration failed, 10 a run whose constraints are
+not all met, 1 anything else.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from . import errors
 
 COMMANDS: dict[str, str] = {
     "demo": "accumulate._demo",
+    "run": "accumulate.pipeline._command",
+    "register": "accumulate.registration._command",
 }
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -37,7 +40,7 @@ def exit_code(exc: BaseException) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accumulate", description="Re-irradiation dose accumulation.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show informational log messages on the console")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -47,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.INFO if args.verbose else logging.WARNING)  # the run's log file gets everything
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[console])
     module = importlib.import_module(COMMANDS[args.command])
     try:
         return int(module.run(args) or 0)

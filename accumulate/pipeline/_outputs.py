@@ -1,0 +1,183 @@
+"""Stage 7: the run's files, each written atomically (temporary name, then rename).
+
+RTDOSE: cumulative_eqd2.dcm (EFFECTIVE), cumulative_physical.dcm, warped_<course>.dcm and
+remaining_dose.dcm, on the reference dose grid in the reference frame of reference. Fields:
+field_<course>.mha and field_<course>.dcm (DICOM deformable REG). Tables: dvh.csv and
+summary.json. A page: report.html.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..evaluation import DVH, Verdict
+from ..geometry import DisplacementField, Volume
+from ..io import write_deformable_registration, write_dose
+from ..io._atomic import atomic_path
+from ..registration import write_field
+from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
+from ._courses import LoadedCourse
+
+if TYPE_CHECKING:
+    from ._run import RunResult
+
+#: Written in remaining_dose.dcm where no limit applies (RTDOSE has no NaN): "no limit from this run".
+UNCONSTRAINED_GY = 1000.0
+SUMMARY_METRICS = ("Dmax", "D0.03cc", "Dmean")
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe form of a course name (no path separators or odd characters)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "course"
+
+
+def _plan_uids(courses: list[LoadedCourse]) -> list[str]:
+    return [c.plan.sop_instance_uid for c in courses if c.plan is not None]
+
+
+def _write_json(path: Path, content: Any) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["scope", "quantity", "structure", "dose_gy", "volume_cc", "volume_percent"])
+    for (scope, quantity), per_structure in dvhs.items():
+        for name, h in per_structure.items():
+            bins, volume = h.cumulative_curve(0.1)
+            for d, v in zip(bins, volume, strict=True):
+                writer.writerow([scope, quantity, name, f"{d:.2f}", f"{v:.5f}", f"{100 * v / h.total_cc:.3f}"])
+    with atomic_path(path) as temporary:
+        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _verdict_row(v: Verdict) -> dict[str, Any]:
+    c = v.constraint
+    return {
+        "structure": c.structure, "found_as": v.structure_found, "metric": c.metric, "scope": c.scope, "quantity": c.quantity,
+        "value": v.value, "limit": v.limit, "margin": v.margin, "verdict": v.verdict, "constraint": c.describe(),
+        "source": c.source, "note": v.note,
+    }  # fmt: skip
+
+
+def _structure_rows(dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]) -> list[dict[str, Any]]:
+    rows = []
+    for name in dvhs[("cumulative", "eqd2")]:
+        row: dict[str, Any] = {"structure": name, "volume_cc": round(dvhs[("cumulative", "eqd2")][name].total_cc, 3)}
+        for (scope, quantity), per_structure in dvhs.items():
+            for metric in SUMMARY_METRICS:
+                if name in per_structure:
+                    row[f"{scope} {quantity} {metric}"] = round(per_structure[name].metric(metric), 3)
+        rows.append(row)
+    return rows
+
+
+def _figures(result: RunResult, masks: Mapping[str, Volume], dvhs) -> list[Figure]:
+    cumulative = result.cumulative_eqd2
+    z = int(np.unravel_index(np.nanargmax(cumulative.array), cumulative.grid.shape)[0])
+    remaining = result.remaining_dose.with_array(np.nan_to_num(result.remaining_dose.array, nan=0.0))
+    top = float(np.nanmax(cumulative.array))
+    return [
+        Figure("cumulative EQD2 DVH", svg=dvh_svg(dvhs[("cumulative", "eqd2")], title="Cumulative EQD2 (Gy)")),
+        Figure(f"cumulative EQD2, slice {z} (0-{top:.0f} Gy)", rgb=axial_slice_rgb(cumulative, masks, z, max_gy=top)),
+        Figure(f"remaining dose, slice {z} (limited structures)", rgb=axial_slice_rgb(remaining, masks, z)),
+    ]
+
+
+def write_outputs(
+    result: RunResult,
+    courses: list[LoadedCourse],
+    reference: LoadedCourse,
+    fields: Mapping[str, DisplacementField],
+    dvhs: Mapping[tuple[str, str], Mapping[str, DVH]],
+    masks: Mapping[str, Volume],
+    registration: Mapping[str, Any],
+    intervals: Mapping[str, float],
+    recovery: Mapping[str, Any],
+    alpha_beta: Mapping[str, float],
+    notes: list[str],
+    stage_seconds: Mapping[str, float],
+) -> None:
+    """Write every output of a run into ``result.output_dir`` and fill ``result.files`` and ``result.summary``."""
+    out, config, files = result.output_dir, result.config, result.files
+    like, x = reference.dose_path, config.reference_dose_per_fraction
+    all_plans = _plan_uids(courses)
+
+    def dose_file(key: str, volume: Volume, quantity: str, plans: list[str], dose_type: str | None = None) -> None:
+        files[key] = write_dose(volume, out / f"{key}.dcm", like=like, quantity=quantity, dose_type=dose_type,
+                                referenced_plan_uids=plans or all_plans)  # fmt: skip
+
+    dose_file("cumulative_eqd2", result.cumulative_eqd2, f"cumulative EQD{x:g} (recovery applied)", all_plans, "EFFECTIVE")
+    dose_file("cumulative_physical", result.cumulative_physical, "physical dose sum of all courses", all_plans)
+    for course in courses:
+        if course is reference:
+            continue
+        name = _safe(course.name)
+        dose_file(
+            f"warped_{name}",
+            result.warped[course.name],
+            f"course {course.name} warped ({config.warp_method})",
+            _plan_uids([course]),
+        )
+        files[f"field_{name}"] = write_field(fields[course.name], out / f"field_{name}.mha")
+        moving_frame = course.plan.frame_of_reference_uid if course.plan else None
+        if reference.ct is not None and moving_frame and fields[course.name].grid.is_close(reference.ct.grid):
+            files[f"reg_{name}"] = write_deformable_registration(fields[course.name], out / f"field_{name}.dcm", fixed_like=like,
+                                                                 moving_frame_uid=moving_frame)  # fmt: skip
+    remaining = result.remaining_dose.with_array(np.nan_to_num(result.remaining_dose.array, nan=UNCONSTRAINED_GY))
+    label = f"max added dose {reference.fractions:g}fx; {UNCONSTRAINED_GY:g}=no limit"
+    dose_file("remaining_dose", remaining, label, _plan_uids([reference]), "EFFECTIVE")
+    _write_dvh_csv(out / "dvh.csv", dvhs)
+    files["dvh"] = out / "dvh.csv"
+
+    summary = {
+        "title": f"Re-irradiation dose accumulation: {config.source.name}",
+        "subtitle": f"reference course '{reference.name}'; generated {dt.datetime.now().isoformat(timespec='seconds')}",
+        "software": f"accumulate {__version__}",
+        "constraints": [_verdict_row(v) for v in result.verdicts],
+        "constraint_set": config.constraints.name if config.constraints else None,
+        "structures": _structure_rows(dvhs),
+        "registration": dict(registration),
+        "assumptions": {
+            "alpha_beta_gy": {"default": config.alpha_beta_default, **alpha_beta},
+            "alpha_beta_overlap_priority": config.alpha_beta_priority,
+            f"reference_dose_per_fraction_gy (EQD{x:g})": x,
+            "recovery": {name: model.describe() for name, model in recovery.items()} or "none",
+            "interval_months": {name: round(m, 2) for name, m in intervals.items()},
+            "rbe": {c.name: c.config.rbe for c in courses},
+            "warp": "direct (trilinear pull of dose)"
+            if config.warp_method == "direct"
+            else f"mass-consistent, {config.subsamples}^3 sub-samples per voxel",
+            "remaining_dose": f"largest additional physical dose in {reference.fractions:g} fractions under the cumulative "
+            f"limits of max-type constraints; {UNCONSTRAINED_GY:g} Gy in remaining_dose.dcm where no limit applies",
+            "notes": notes or "none",
+        },
+        "inputs": {
+            c.name: {
+                "dose": str(c.dose_path),
+                "plan_uid": c.plan.sop_instance_uid if c.plan else None,
+                "fractions": c.fractions,
+                "date": c.date.isoformat() if c.date else None,
+                "reference": c is reference,
+            }
+            for c in courses
+        },  # fmt: skip
+        "stages_s": dict(stage_seconds),
+        "outputs": {key: path.name for key, path in files.items()},
+    }
+    result.summary = summary
+    _write_json(out / "summary.json", summary)
+    files["summary"] = out / "summary.json"
+    files["report"] = write_report(out / "report.html", summary, _figures(result, masks, dvhs))
