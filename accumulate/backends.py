@@ -17,11 +17,13 @@ exists so that the CUDA sources are executed and checked on machines without a G
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import BackendUnavailable
 
@@ -110,3 +112,16 @@ def resolve(backend: str = "auto") -> str:
     if problem is not None:
         raise BackendUnavailable(f"backend {backend!r} cannot run here: {problem}. Fix: {BACKENDS[backend].install_hint}")
     return backend
+
+
+def implementation(backend: str, package: str, cuda_class: str) -> tuple[str, Any]:
+    """``(name, ops)``: the resolved backend and the operations of an operation family.
+
+    Every family (``accumulate.radiobiology``, ``accumulate.warp``) keeps the same layout:
+    ``<package>._reference`` (NumPy) and ``<package>._numba`` modules, and a class ``cuda_class`` in
+    ``<package>._cuda`` bound to the ``cupy`` or ``cuda-host`` executor; all offer the same functions.
+    """
+    name = resolve(backend)
+    if name in ("numpy", "numba"):
+        return name, importlib.import_module(f"{package}._{'reference' if name == 'numpy' else 'numba'}")
+    return name, getattr(importlib.import_module(f"{package}._cuda"), cuda_class)(name)

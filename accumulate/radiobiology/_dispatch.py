@@ -7,21 +7,12 @@ from typing import Any
 import numpy as np
 
 from .._arrays import is_cupy, to_device, to_host
-from ..backends import resolve
+from ..backends import implementation
 
 
 def operations(backend: str) -> tuple[str, Any]:
     """``(name, ops)``: the resolved backend name and an object with the LQ operations."""
-    name = resolve(backend)
-    if name == "numpy":
-        from . import _reference as ops
-    elif name == "numba":
-        from . import _numba as ops
-    else:
-        from ._cuda import CudaOps
-
-        ops = CudaOps(name)
-    return name, ops
+    return implementation(backend, __package__, "CudaOps")
 
 
 def place(array: Any, backend: str, dtype: Any) -> Any:

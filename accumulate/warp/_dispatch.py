@@ -8,7 +8,7 @@ import numpy as np
 
 from .._arrays import to_host
 from .._validate import finite_array
-from ..backends import resolve
+from ..backends import implementation
 from ..errors import InputError
 from ..geometry import DisplacementField, Volume
 
@@ -19,16 +19,7 @@ MAX_SUBSAMPLES = 16
 
 def operations(backend: str) -> tuple[str, Any]:
     """``(name, ops)``: the resolved backend name and an object with ``warp`` and ``accumulate``."""
-    name = resolve(backend)
-    if name == "numpy":
-        from . import _reference as ops
-    elif name == "numba":
-        from . import _numba as ops
-    else:
-        from ._cuda import CudaWarp
-
-        ops = CudaWarp(name)
-    return name, ops
+    return implementation(backend, __package__, "CudaWarp")
 
 
 def check_method(method: str, subsamples: Any) -> int:
