@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import to_host
+from ._arrays import is_cupy
 from ._validate import finite_array, positive_number
 from .errors import InputError
-from .geometry import Volume
+from .geometry import Grid, Volume
 from .radiobiology._dispatch import operations, place, result_dtype
 from .radiobiology._lq import _is_rbe_unit, _Operand, _rbe_factor, _wrap, equivalent_quantity
 from .radiobiology.maps import as_map
@@ -45,6 +45,22 @@ class CourseDose:
     fractions: float
     rbe: float = 1.0
     residual: float | Volume = 1.0
+
+
+def residual_row(value: Any, grid: Grid, name: str, backend: str, dtype: Any) -> tuple[Any, float]:
+    """A course's residual (1 - recovered) checked where it lives and placed on the backend.
+
+    Returns the row (length n, or 1 for a scalar) and its stride (1.0 or 0.0). The values must
+    be finite fractions in [0, 1].
+    """
+    residual = as_map(value, grid, f"residual of course {name!r}")
+    residual = residual if is_cupy(residual) else np.asarray(residual, dtype=float)
+    finite_array(residual.reshape(-1), f"residual of course {name!r}", minimum=0.0)
+    if bool((residual > 1).any()):
+        raise InputError(
+            f"residual of course {name!r} must be a fraction in [0, 1] (1 - recovered), got up to {float(residual.max()):g}"
+        )
+    return place(residual, backend, dtype), 1.0 if residual.ndim else 0.0
 
 
 @dataclass(frozen=True)
@@ -97,20 +113,13 @@ def cumulative_eqd2(
     name, ops = operations(backend)
     dtype = result_dtype(*(op.array for op in dose_ops))
 
-    residuals = [np.asarray(to_host(as_map(c.residual, grid, f"residual of course {c.name!r}"))) for c in courses]
-    for course, residual in zip(courses, residuals, strict=True):
-        finite_array(residual.reshape(-1), f"residual of course {course.name!r}", minimum=0.0)
-        if float(residual.max()) > 1:
-            raise InputError(
-                f"residual of course {course.name!r} must be a fraction in [0, 1] (1 - recovered), got up to {residual.max():g}"
-            )
+    residual_rows = [residual_row(c.residual, grid, c.name, name, dtype)[0] for c in courses]
     for op in dose_ops:
         finite_array(op.array, op.name, minimum=0.0)
     ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
     finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)
 
     doses = [place(op.array, name, dtype) for op in dose_ops]
-    residual_rows = [place(r if r.ndim else r.reshape(1), name, dtype) for r in residuals]
     limit_array = None
     if limit is not None:
         grid.require_same(limit.grid, "the courses and the limit map")

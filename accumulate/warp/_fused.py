@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .._arrays import is_cupy
 from .._validate import finite_array, positive_number
-from ..accumulation import AccumulationResult, CourseDose
+from ..accumulation import AccumulationResult, CourseDose, residual_row
 from ..errors import InputError
 from ..geometry import DisplacementField, Grid, Volume
 from ..radiobiology._dispatch import place, result_dtype
@@ -51,18 +49,6 @@ class PriorCourse:
     density: Volume | None = None
     rbe: float = 1.0
     residual: float | Volume = 1.0
-
-
-def _residual(value: Any, grid: Grid, name: str, backend: str, dtype: Any) -> tuple[Any, float]:
-    """The residual row (length n, or 1 for a scalar) on the backend, and its stride (1 or 0); checked where it lives."""
-    residual = as_map(value, grid, f"residual of course {name!r}")
-    residual = residual if is_cupy(residual) else np.asarray(residual, dtype=float)
-    finite_array(residual.reshape(-1), f"residual of course {name!r}", minimum=0.0)
-    if bool((residual > 1).any()):
-        raise InputError(
-            f"residual of course {name!r} must be a fraction in [0, 1] (1 - recovered), got up to {float(residual.max()):g}"
-        )
-    return place(residual, backend, dtype), 1.0 if residual.ndim else 0.0
 
 
 def accumulate_warped(
@@ -134,7 +120,7 @@ def accumulate_warped(
         operand = _Operand(course.dose, f"dose of course {course.name!r}")
         rbe = _rbe_factor(operand, course.rbe)
         rbe_weighted |= rbe != 1.0 or _is_rbe_unit(operand.unit)
-        residual, stride = _residual(course.residual, grid, course.name, name, dtype)
+        residual, stride = residual_row(course.residual, grid, course.name, name, dtype)
         if isinstance(course, PriorCourse):
             density = density_for_mass(course.density, course.dose.grid, method, k, backend)
             geom = moving_geometry(course.dose, course.field, density, grid, k)

@@ -25,7 +25,9 @@ def case(tmp_path_factory):
     return write_demo_case(tmp_path_factory.mktemp("case") / "hn", size="test")
 
 
-def _config(case, tmp_path, body: str) -> object:
+def _config(case, tmp_path, body: str, registration: str | None = None) -> object:
+    """The two-course case with the true field (or the given [registration] lines) plus ``body``."""
+    registration = registration or f'dvf = "{case.true_field_path}"'
     text = f"""
     [[course]]
     name = "prior"
@@ -34,7 +36,7 @@ def _config(case, tmp_path, body: str) -> object:
     name = "reirradiation"
     dicom = "{case.reirradiation.folder}"
     [registration]
-    dvf = "{case.true_field_path}"
+    {registration}
     [output]
     dir = "{tmp_path / "out"}"
     """
@@ -161,23 +163,8 @@ def test_registered_case_matches_analytic_within_stated_tolerance(case, tmp_path
     # elastix (fast preset) instead of the true field. Stated tolerance: 95 % of the body voxels
     # within 1 % of the maximum cumulative EQD2 and 99 % within 3 % (measured at this size:
     # 96.9 % and 99.5 %; mean error 0.25 % of the maximum).
-    text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{case.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{case.reirradiation.folder}"
-    [registration]
-    preset = "fast"
-    [radiobiology]
-    alpha_beta_default = 3.0
-    [output]
-    dir = "{tmp_path / "registered"}"
-    """
-    path = tmp_path / "registered.toml"
-    path.write_text(textwrap.dedent(text))
-    result = run(path, progress=lambda line: None)
+    config = _config(case, tmp_path, "[radiobiology]\nalpha_beta_default = 3.0\n", registration='preset = "fast"')
+    result = run(config, progress=lambda line: None)
     cumulative = result.cumulative_eqd2
     expected = cumulative_eqd2_at(_voxel_points(cumulative), 3.0)
     body = read_structures(case.reirradiation.structures_path, cumulative.grid)["BODY"].array
