@@ -204,18 +204,18 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
         )
         for p in priors
     ]
-    current = CourseDose(reference.name, reference.dose, reference.fractions, rbe=reference.config.rbe)
     budget = cumulative_eqd2(
         prior_doses, alpha_beta, ref_dose=x, limit=limits, new_fractions=reference.fractions, backend=backend
     )
-    total = cumulative_eqd2([*prior_doses, current], alpha_beta, ref_dose=x, backend=backend)
     current_eqd2 = eqd2(reference.dose, reference.fractions, alpha_beta, ref_dose=x, rbe=reference.config.rbe, backend=backend)
+    rbe_unit = "Gy(RBE)" in (budget.cumulative.unit, current_eqd2.unit)
+    total = budget.cumulative.with_array(budget.cumulative.array + current_eqd2.array, unit="Gy(RBE)" if rbe_unit else "Gy")
     physical = reference.dose.with_array(reference.dose.array + sum(w.array for w in warped.values()), quantity="dose")
     stages.done()
 
     stages.start("DVHs and constraints")
     volumes = {
-        ("cumulative", "eqd2"): total.cumulative,
+        ("cumulative", "eqd2"): total,
         ("cumulative", "physical"): physical,
         ("new_course", "eqd2"): current_eqd2,
         ("new_course", "physical"): reference.dose,
@@ -231,7 +231,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     stages.done()
 
     stages.start("write outputs")
-    result = RunResult(config, out, total.cumulative, physical, budget.remaining, warped, verdicts, {})
+    result = RunResult(config, out, total, physical, budget.remaining, warped, verdicts, {})
     write_outputs(
         result, courses, reference, fields, dvhs, masks, registration, intervals, recovery, ab_values, notes, stages.seconds
     )
