@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "demo": "accumulate._demo",
     "run": "accumulate.pipeline._command",
     "register": "accumulate.registration._command",
+    "serve": "accumulate.service._serve_command",
+    "watch": "accumulate.service._watch_command",
+    "cohort": "accumulate.cohort._command",
 }
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [

@@ -35,11 +35,18 @@ Paths are relative to the configuration file. Every error names the file and the
     [constraints]
     set = "hn-reirradiation"        # a shipped set, a path to a TOML file, or inline [[constraints.constraint]]
 
+    [structures.rename]             # this case's structure name -> the name the settings use
+    "Cord PRV0" = "SpinalCord"
+
     [output]
     dir = "out"
 
     [run]
     backend = "auto"
+
+Everything but ``[[course]]`` is the *settings*: a service profile or a cohort's base
+configuration is a settings file, and :func:`config_with_courses` joins it to courses found
+elsewhere (a DICOM receiver's case, a cohort manifest row).
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ from .errors import ConfigError, InputError
 from .evaluation.constraints import ConstraintSet, load_constraint_set, parse_constraint_set
 from .radiobiology.recovery import RecoveryModel, recovery_model
 
-SECTIONS = ("course", "registration", "warp", "radiobiology", "recovery", "constraints", "output", "run")
+SECTIONS = ("course", "registration", "warp", "radiobiology", "recovery", "constraints", "structures", "output", "run")
 COURSE_KEYS = (
     "name",
     "dicom",
@@ -113,6 +120,7 @@ class RunConfig:
     reference_dose_per_fraction: float = 2.0
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
+    structure_rename: Mapping[str, str] = field(default_factory=dict)
     output_dir: Path = Path("out")
     backend: str = "auto"
 
@@ -189,11 +197,8 @@ def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> Cou
     )
 
 
-def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
-    """A RunConfig from a parsed TOML table; ``source`` is the file (paths are relative to its folder)."""
-    where = str(source)
-    base = source.parent
-    top = _Reader(table, where, SECTIONS)
+def _courses(top: _Reader, where: str, base: Path, shared_dvf: Path | None) -> tuple[tuple[CourseConfig, ...], int]:
+    """The [[course]] tables (oldest first) and the index of the reference course."""
     raw_courses = top.get("course", list)
     if not raw_courses:
         raise ConfigError(f"{where}: needs at least two [[course]] tables (the prior course(s), oldest first, then the newest)")
@@ -207,23 +212,32 @@ def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
     if len(flagged) > 1:
         raise ConfigError(f"{where}: only one course can have reference = true ({', '.join(names[i] for i in flagged)} do)")
     reference_index = flagged[0] if flagged else len(courses) - 1
-
-    reg = _Reader(top.get("registration", dict, {}), f"{where}: [registration]", ("preset", "parameter_files", "dvf"))
-    files = tuple((base / p).resolve() for p in reg.get("parameter_files", list, []))
-    missing = [str(p) for p in files if not p.exists()]
-    if missing:
-        raise ConfigError(f"{where}: [registration].parameter_files: not found: {missing}")
-    shared_dvf = reg.path("dvf", base)
     if shared_dvf is not None:
         priors = [i for i in range(len(courses)) if i != reference_index]
         if len(priors) != 1:
             raise ConfigError(
                 f"{where}: [registration].dvf needs exactly one prior course; with several, give 'dvf' in each [[course]]"
             )
-        if not shared_dvf.exists():
-            raise ConfigError(f"{where}: [registration].dvf: {shared_dvf} does not exist")
         courses = tuple(c if i != priors[0] else replace(c, dvf=shared_dvf) for i, c in enumerate(courses))
-    registration = RegistrationConfig(reg.choice("preset", PRESETS, "accurate"), files)
+    return courses, reference_index
+
+
+def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
+    """Validate every section but [[course]]; returns the RunConfig fields they set.
+
+    ``source`` is the file the table came from: relative paths are resolved against its folder.
+    """
+    where = str(source)
+    base = source.parent
+    top = _Reader(table, where, SECTIONS)
+    reg = _Reader(top.get("registration", dict, {}), f"{where}: [registration]", ("preset", "parameter_files", "dvf"))
+    files = tuple((base / p).resolve() for p in reg.get("parameter_files", list, []))
+    missing = [str(p) for p in files if not p.exists()]
+    if missing:
+        raise ConfigError(f"{where}: [registration].parameter_files: not found: {missing}")
+    shared_dvf = reg.path("dvf", base)
+    if shared_dvf is not None and not shared_dvf.exists():
+        raise ConfigError(f"{where}: [registration].dvf: {shared_dvf} does not exist")
 
     warp = _Reader(top.get("warp", dict, {}), f"{where}: [warp]", ("method", "subsamples"))
     radio = _Reader(
@@ -258,36 +272,64 @@ def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
         else:
             constraints = parse_constraint_set(cons, f"{where}: [constraints]")
 
+    structures = _Reader(top.get("structures", dict, {}), f"{where}: [structures]", ("rename",))
+    rename_table = structures.get("rename", dict, {})
+    rename = _Reader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
+    structure_rename = {old: rename.get(old, str) for old in rename_table}
+
     output = _Reader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     run = _Reader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
     subsamples = warp.get("subsamples", int, 2)
     if subsamples < 1:
         raise ConfigError(f"{where}: [warp].subsamples must be >= 1, got {subsamples}")
-    return RunConfig(
-        source=source,
-        courses=courses,
-        reference_index=reference_index,
-        registration=registration,
-        warp_method=warp.choice("method", ("mass", "direct"), "mass"),
-        subsamples=subsamples,
-        alpha_beta_default=radio.number("alpha_beta_default", 3.0),
-        alpha_beta=alpha_beta,
-        alpha_beta_priority=priority if isinstance(priority, str) else tuple(priority),
-        reference_dose_per_fraction=radio.number("reference_dose_per_fraction", 2.0, strict=False),
-        recovery=recovery,
-        constraints=constraints,
-        output_dir=output.path("dir", base) or (base / "out").resolve(),
-        backend=run.choice("backend", BACKENDS, "auto"),
-    )
+    return {
+        "source": source,
+        "registration": RegistrationConfig(reg.choice("preset", PRESETS, "accurate"), files),
+        "shared_dvf": shared_dvf,
+        "warp_method": warp.choice("method", ("mass", "direct"), "mass"),
+        "subsamples": subsamples,
+        "alpha_beta_default": radio.number("alpha_beta_default", 3.0),
+        "alpha_beta": alpha_beta,
+        "alpha_beta_priority": priority if isinstance(priority, str) else tuple(priority),
+        "reference_dose_per_fraction": radio.number("reference_dose_per_fraction", 2.0, strict=False),
+        "recovery": recovery,
+        "constraints": constraints,
+        "structure_rename": structure_rename,
+        "output_dir": output.path("dir", base) or (base / "out").resolve(),
+        "backend": run.choice("backend", BACKENDS, "auto"),
+    }
+
+
+def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
+    """A RunConfig from a parsed TOML table; ``source`` is the file (paths are relative to its folder)."""
+    settings = parse_settings(table, source)
+    shared_dvf = settings.pop("shared_dvf")
+    courses, reference_index = _courses(_Reader(table, str(source), SECTIONS), str(source), source.parent, shared_dvf)
+    return RunConfig(courses=courses, reference_index=reference_index, **settings)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The table of a TOML file; a missing or malformed file is a ConfigError naming it."""
+    source = Path(path)
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {source} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def config_with_courses(settings: Mapping[str, Any], courses: list[Mapping[str, Any]], source: Path) -> RunConfig:
+    """Join a settings table (a run configuration without [[course]]) to course tables.
+
+    ``courses`` are [[course]] tables (see the module docstring), oldest first; their paths
+    may be absolute. ``source`` names where the settings came from, for messages and relative
+    paths. Any [[course]] in ``settings`` is replaced.
+    """
+    return parse_config({**settings, "course": list(courses)}, source)
 
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a run configuration file."""
     source = Path(path).resolve()
-    try:
-        table = tomllib.loads(source.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {source} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return parse_config(table, source)
+    return parse_config(read_toml(source), source)

@@ -87,6 +87,17 @@ def _resolve_names(wanted: Mapping[str, Any], masks: Mapping[str, Volume], what:
     return out
 
 
+def _renamed(masks: dict[str, Volume], rename: Mapping[str, str], where: str, strict: bool) -> dict[str, Volume]:
+    """Apply ``[structures.rename]`` (case name -> settings name); ``strict``: every name must be in the case."""
+    unknown = sorted(set(rename) - set(masks))
+    if strict and unknown:
+        raise InputError(f"[structures.rename]: {where} has no structure named {unknown}; it has {sorted(masks)}")
+    out = {rename.get(name, name): mask for name, mask in masks.items()}
+    if len(out) != len(masks):
+        raise InputError(f"[structures.rename] in {where} gives two structures the same name: {dict(rename)}")
+    return out
+
+
 def _voxel_limits(config: RunConfig, masks: Mapping[str, Volume], interval: float | None) -> dict[str, float]:
     """Cumulative EQD2 limits that hold in every voxel of their structure (max-type metrics)."""
     limits: dict[str, float] = {}
@@ -159,7 +170,8 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
         raise InputError(
             f"the reference course '{reference.name}' has no RTSTRUCT: structures are needed for the parameter maps and DVHs"
         )
-    masks = read_structures(reference.structures_path, grid)
+    masks = _renamed(read_structures(reference.structures_path, grid), config.structure_rename,
+                     str(reference.structures_path), strict=True)  # fmt: skip
     ab_values = _resolve_names(config.alpha_beta, masks, "[radiobiology.alpha_beta]")
     priority = config.alpha_beta_priority
     if not isinstance(priority, str):
@@ -177,7 +189,8 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
 
     def masks_on_ct(course: LoadedCourse) -> Mapping[str, Volume]:
         if course.name not in ct_masks:
-            ct_masks[course.name] = read_structures(course.structures_path, course.ct.grid)
+            found = read_structures(course.structures_path, course.ct.grid)
+            ct_masks[course.name] = _renamed(found, config.structure_rename, str(course.structures_path), strict=False)
         return ct_masks[course.name]
 
     for prior in priors:

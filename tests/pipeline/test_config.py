@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from accumulate import ConfigError
-from accumulate.config import load_config
+from accumulate.config import config_with_courses, load_config, read_toml
 
 VALID = """
 [[course]]
@@ -120,3 +120,33 @@ def test_not_toml_and_missing_file(case, tmp_path):
         load_config(write("[[course]\n"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_settings_join_courses_from_elsewhere(case):
+    # a service profile or a cohort's base file: everything but [[course]], joined to course tables later
+    root, _ = case
+    settings = read_toml(_settings_file(root))
+    config = config_with_courses(
+        settings,
+        [
+            {"name": "old", "dicom": str(root / "exports" / "2023-01")},
+            {"name": "new", "dicom": str(root / "exports" / "2025-02")},
+        ],
+        root / "profile.toml",
+    )
+    assert [c.name for c in config.courses] == ["old", "new"] and config.reference.name == "new"
+    assert config.structure_rename == {"Cord PRV0": "SpinalCord"}
+    assert config.alpha_beta == {"SpinalCord": 2.0, "PTV": 10.0}
+
+
+def _settings_file(root):
+    text = VALID.split("[registration]")[1]
+    path = root / "profile.toml"
+    path.write_text("[registration]" + text + '\n[structures.rename]\n"Cord PRV0" = "SpinalCord"\n')
+    return path
+
+
+def test_structure_rename_must_map_names_to_names(case):
+    _, write = case
+    with pytest.raises(ConfigError, match=r"\[structures.rename\].Cord must be a str"):
+        load_config(write(VALID + "\n[structures.rename]\nCord = 3\n"))

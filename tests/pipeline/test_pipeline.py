@@ -55,15 +55,18 @@ def _course_eqd2(points, alpha_beta):
     return cumulative_eqd2_at(points, alpha_beta, residual=1.0) - reirr, reirr
 
 
-def test_given_field_matches_analytic_cumulative_eqd2(case, tmp_path):
+@pytest.mark.parametrize("body_name, rename", [("BODY", ""), ("Everything", '[structures.rename]\nBODY = "Everything"')])
+def test_given_field_matches_analytic_cumulative_eqd2(case, tmp_path, body_name, rename):
     # uniform alpha/beta 3 Gy and 30 % recovery everywhere in the body: the analytic answer is
     # 0.7 * EQD2(D_prior(p + u(p)), 35 fx) + EQD2(D_reirr(p), 5 fx) with the same alpha/beta.
-    result = run(_config(case, tmp_path, """
+    # Renamed: the case's BODY is called "Everything" in the settings (no synonym of it), and the recovery must still apply.
+    result = run(_config(case, tmp_path, f"""
     [radiobiology]
     alpha_beta_default = 3.0
-    [recovery.BODY]
+    [recovery.{body_name}]
     model = "constant"
     recovered = 0.3
+    {rename}
     """), progress=lambda line: None)  # fmt: skip
     cumulative = read_dose(tmp_path / "out" / "cumulative_eqd2.dcm")
     expected = cumulative_eqd2_at(_voxel_points(cumulative), 3.0, residual=0.7)

@@ -83,3 +83,9 @@ def test_cli_exit_codes(case, tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text("[[course]]\nname = 1\n")
     assert main(["run", str(bad)]) == 5  # configuration
+
+
+def test_structure_rename_of_an_absent_structure_names_it(case, tmp_path):
+    extra = '[structures.rename]\n"Cord PRV" = "SpinalCord"\n'
+    with pytest.raises(InputError, match=r"no structure named \['Cord PRV'\]"):
+        run(_write(tmp_path, case.prior.folder, case.reirradiation.folder, extra), progress=lambda line: None)

@@ -1,0 +1,11 @@
+"""Placeholder while the sub-command is being written."""
+
+HELP = "(being written)"
+
+
+def configure(parser) -> None:
+    pass
+
+
+def run(args) -> int:
+    raise NotImplementedError
