@@ -129,7 +129,7 @@ class RunConfig:
         return self.courses[self.reference_index]
 
 
-class _Reader:
+class TableReader:
     """Typed access to one table of the TOML file, with errors naming the file and the key."""
 
     def __init__(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
@@ -173,7 +173,7 @@ class _Reader:
 def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> CourseConfig:
     name = table.get("name") if isinstance(table, Mapping) else None
     label = f"course '{name}'" if isinstance(name, str) else f"course {index + 1}"
-    r = _Reader(table, f"{where}: {label}", COURSE_KEYS)
+    r = TableReader(table, f"{where}: {label}", COURSE_KEYS)
     name = r.get("name", str) or f"course{index + 1}"
     paths = {key: r.path(key, base) for key in ("dicom", *EXPLICIT_FILES, "dvf")}
     if paths["dicom"] is None and paths["dose"] is None:
@@ -197,7 +197,7 @@ def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> Cou
     )
 
 
-def _courses(top: _Reader, where: str, base: Path, shared_dvf: Path | None) -> tuple[tuple[CourseConfig, ...], int]:
+def _courses(top: TableReader, where: str, base: Path, shared_dvf: Path | None) -> tuple[tuple[CourseConfig, ...], int]:
     """The [[course]] tables (oldest first) and the index of the reference course."""
     raw_courses = top.get("course", list)
     if not raw_courses:
@@ -229,8 +229,8 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
     """
     where = str(source)
     base = source.parent
-    top = _Reader(table, where, SECTIONS)
-    reg = _Reader(top.get("registration", dict, {}), f"{where}: [registration]", ("preset", "parameter_files", "dvf"))
+    top = TableReader(table, where, SECTIONS)
+    reg = TableReader(top.get("registration", dict, {}), f"{where}: [registration]", ("preset", "parameter_files", "dvf"))
     files = tuple((base / p).resolve() for p in reg.get("parameter_files", list, []))
     missing = [str(p) for p in files if not p.exists()]
     if missing:
@@ -239,14 +239,14 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
     if shared_dvf is not None and not shared_dvf.exists():
         raise ConfigError(f"{where}: [registration].dvf: {shared_dvf} does not exist")
 
-    warp = _Reader(top.get("warp", dict, {}), f"{where}: [warp]", ("method", "subsamples"))
-    radio = _Reader(
+    warp = TableReader(top.get("warp", dict, {}), f"{where}: [warp]", ("method", "subsamples"))
+    radio = TableReader(
         top.get("radiobiology", dict, {}),
         f"{where}: [radiobiology]",
         ("alpha_beta_default", "reference_dose_per_fraction", "alpha_beta", "alpha_beta_priority"),
     )
     alpha_beta = {}
-    ab_table = _Reader(
+    ab_table = TableReader(
         radio.get("alpha_beta", dict, {}), f"{where}: [radiobiology.alpha_beta]", tuple(radio.table.get("alpha_beta", {}))
     )
     for name in ab_table.table:
@@ -262,7 +262,7 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
     constraints = None
     cons = top.get("constraints", dict)
     if cons is not None:
-        cr = _Reader(cons, f"{where}: [constraints]", ("set", "constraint", "name", "description"))
+        cr = TableReader(cons, f"{where}: [constraints]", ("set", "constraint", "name", "description"))
         if "set" in cons and "constraint" in cons:
             raise ConfigError(f"{where}: [constraints]: give 'set' or inline [[constraints.constraint]] tables, not both")
         set_name = cr.get("set", str)
@@ -272,13 +272,13 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
         else:
             constraints = parse_constraint_set(cons, f"{where}: [constraints]")
 
-    structures = _Reader(top.get("structures", dict, {}), f"{where}: [structures]", ("rename",))
+    structures = TableReader(top.get("structures", dict, {}), f"{where}: [structures]", ("rename",))
     rename_table = structures.get("rename", dict, {})
-    rename = _Reader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
+    rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
     structure_rename = {old: rename.get(old, str) for old in rename_table}
 
-    output = _Reader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
-    run = _Reader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
+    output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
+    run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
     subsamples = warp.get("subsamples", int, 2)
     if subsamples < 1:
         raise ConfigError(f"{where}: [warp].subsamples must be >= 1, got {subsamples}")
@@ -304,7 +304,7 @@ def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
     """A RunConfig from a parsed TOML table; ``source`` is the file (paths are relative to its folder)."""
     settings = parse_settings(table, source)
     shared_dvf = settings.pop("shared_dvf")
-    courses, reference_index = _courses(_Reader(table, str(source), SECTIONS), str(source), source.parent, shared_dvf)
+    courses, reference_index = _courses(TableReader(table, str(source), SECTIONS), str(source), source.parent, shared_dvf)
     return RunConfig(courses=courses, reference_index=reference_index, **settings)
 
 

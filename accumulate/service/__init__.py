@@ -1,1 +1,35 @@
-"""Placeholder."""
+"""The planning-system export hook: ``accumulate serve`` (a DICOM receiver) and ``accumulate watch`` (a folder).
+
+Both group what a planning system exports into re-irradiation cases, run the pipeline on each
+complete case with a settings profile, deliver the results (C-STORE to a destination node, or an
+outbox folder) and settle the case in ``done/`` or ``failed/`` (with ``reason.txt``). See
+``configs/service/`` for an example SERVICE.toml, a systemd unit and the health check.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+LOGGER_NAME = "accumulate.service"
+
+
+def log_to_console() -> None:
+    """Informational lines of the service on stderr (the journal under systemd), apart from the pipeline's log."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # not into a running case's accumulate.log
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (systemd stop, Ctrl-C)."""
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    return stop

@@ -1,0 +1,91 @@
+"""The calling side of the service: C-ECHO (the health check) and C-STORE of a case's results."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pydicom
+
+from ..errors import AccumulateError, BackendUnavailable
+from ._settings import Destination
+
+log = logging.getLogger(__name__)
+
+VERIFICATION = "1.2.840.10008.1.1"
+SUCCESS = 0x0000
+STORE_WARNINGS = (0xB000, 0xB006, 0xB007)  # coercion of data elements, elements discarded: the object was stored
+
+
+class DeliveryError(AccumulateError, RuntimeError):
+    """The destination node could not be reached or did not store a result object."""
+
+
+def require_pynetdicom() -> ModuleType:
+    """The pynetdicom module, or :class:`BackendUnavailable` saying how to install it."""
+    try:
+        import pynetdicom
+    except ImportError:
+        raise BackendUnavailable(
+            "the DICOM service needs pynetdicom, which is not installed: pip install 'accumulate[service]'"
+        ) from None
+    return pynetdicom
+
+
+def _associate(calling_ae: str, host: str, port: int, called_ae: str, sop_classes: Sequence[str],
+               tls: ssl.SSLContext | None, timeout_s: float):  # fmt: skip
+    pynetdicom = require_pynetdicom()
+    ae = pynetdicom.AE(ae_title=calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = timeout_s
+    for sop_class in sop_classes:
+        ae.add_requested_context(sop_class, [pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian])
+    return ae.associate(host, port, ae_title=called_ae, tls_args=(tls, host) if tls is not None else None)
+
+
+def echo(host: str, port: int, called_ae: str, calling_ae: str, *, tls: ssl.SSLContext | None = None,
+         timeout_s: float = 10.0) -> str | None:  # fmt: skip
+    """C-ECHO a node: ``None`` when it answered success, else what went wrong (in words)."""
+    assoc = _associate(calling_ae, host, port, called_ae, [VERIFICATION], tls, timeout_s)
+    if not assoc.is_established:
+        return f"no association with {called_ae}@{host}:{port} (refused, rejected or not listening)"
+    try:
+        status = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    code = status.get("Status") if status else None
+    return None if code == SUCCESS else f"C-ECHO to {called_ae}@{host}:{port} answered status {code!r}"
+
+
+def _store_all(assoc, datasets: Sequence[tuple[Path, pydicom.Dataset]], where: str) -> None:
+    for path, ds in datasets:
+        status = assoc.send_c_store(ds)
+        code = status.get("Status") if status else None
+        if code != SUCCESS and code not in STORE_WARNINGS:
+            raise DeliveryError(f"{where} did not store {path.name}: status {code!r}")
+
+
+def send_files(paths: Sequence[Path], destination: Destination, calling_ae: str, *, tls: ssl.SSLContext | None = None,
+               attempts: int = 3, retry_s: float = 5.0, timeout_s: float = 60.0) -> None:  # fmt: skip
+    """C-STORE ``paths`` (DICOM files) to ``destination`` in one association, retrying a failed attempt."""
+    datasets = [(path, pydicom.dcmread(path)) for path in paths]
+    sop_classes = sorted({str(ds.SOPClassUID) for _, ds in datasets})
+    where = f"{destination.ae_title}@{destination.host}:{destination.port}"
+    for attempt in range(1, attempts + 1):
+        assoc = _associate(calling_ae, destination.host, destination.port, destination.ae_title, sop_classes, tls, timeout_s)
+        try:
+            if not assoc.is_established:
+                raise DeliveryError(f"no association with {where} (refused, rejected or not listening)")
+            _store_all(assoc, datasets, where)
+            return
+        except DeliveryError as exc:
+            if attempt == attempts:
+                raise DeliveryError(f"results not delivered after {attempts} attempts: {exc}") from None
+            log.warning("attempt %d of %d to send results failed: %s; retrying in %g s", attempt, attempts, exc, retry_s)
+            time.sleep(retry_s)
+        finally:
+            if assoc.is_established:
+                assoc.release()

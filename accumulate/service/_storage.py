@@ -1,0 +1,198 @@
+"""The receiver's storage folder: received objects per patient, case folders, triggers, retention and quota.
+
+Layout under ``storage``::
+
+    service.key                          secret of the pseudonymous patient keys (created once, mode 0600)
+    incoming/<key>/<series>/<sop>.dcm    objects of a patient's pending case, as received
+    incoming/<key>/.case.json            the calling AE title of the last object (chooses the profile)
+    processing/<case>/input/             a case being run (its incoming folder, renamed) ...
+    processing/<case>/results/           ... and the pipeline's outputs
+    done/<case>/  failed/<case>/         settled cases (failed ones with reason.txt)
+    triggers/<key>                       "run this patient's case now" (``accumulate serve --trigger``)
+
+``<key>`` is an HMAC of the PatientID, ``<series>`` and ``<sop>`` are validated UIDs: no text of
+a received object ever becomes part of a path. Every object is written to a temporary name,
+fsynced and renamed before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..io._atomic import atomic_path, fsync_dir
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_KEY = re.compile(r"^[0-9a-f]{16}$")
+CASE_STATE = ".case.json"
+INPUT, RESULTS, REASON = "input", "results", "reason.txt"
+
+
+class StorageFull(Exception):
+    """The storage holds ``max_storage_gb`` or more: new objects are refused until retention frees space."""
+
+
+def is_uid(value: object) -> bool:
+    """A DICOM UID: digits and dots, 64 characters at most (the only attribute text used in file names)."""
+    return isinstance(value, str) and len(value) <= 64 and bool(_UID.match(value))
+
+
+def object_path(root: Path, series_uid: str, sop_uid: str) -> Path:
+    """``root/<series>/<sop>.dcm``; both must be valid UIDs (checked again here: no traversal by construction)."""
+    if not (is_uid(series_uid) and is_uid(sop_uid)):
+        raise ValueError(f"not DICOM UIDs: {series_uid!r}, {sop_uid!r}")
+    return root / series_uid / f"{sop_uid}.dcm"
+
+
+def make_dirs(folder: Path) -> None:
+    """Create ``folder`` (and parents) so that the new entries survive a crash."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in reversed(missing):
+        fsync_dir(path.parent)
+
+
+def tree_bytes(folder: Path) -> int:
+    """Bytes in the files under ``folder``."""
+    total = 0
+    for base, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(base, name)).st_size
+    return total
+
+
+def _secret(path: Path) -> bytes:
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return path.read_bytes()
+
+
+class Storage:
+    """The storage folder of one service; ``store`` may be called from several receiving threads at once."""
+
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
+        self.root = root
+        self.incoming, self.processing = root / "incoming", root / "processing"
+        self.done, self.failed, self.triggers = root / "done", root / "failed", root / "triggers"
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()  # one writer at a time; claiming a case never races a store into it
+        self._usage = 0
+        make_dirs(root)
+        self._key = _secret(root / "service.key")
+
+    def open(self) -> None:
+        """Create the layout, drop temporary files a crash left half-written, measure the usage."""
+        for folder in (self.incoming, self.processing, self.done, self.failed, self.triggers):
+            make_dirs(folder)
+        for temp in self.incoming.rglob(".*.tmp-*"):
+            temp.unlink(missing_ok=True)
+        self.measure()
+
+    def measure(self) -> int:
+        """Recount the bytes in the storage folder."""
+        self._usage = tree_bytes(self.root)
+        return self._usage
+
+    def patient_key(self, patient_id: str) -> str:
+        """The pseudonymous key of a PatientID: 16 hex digits of an HMAC-SHA256 with this storage's secret."""
+        return hmac.new(self._key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+    def key_for(self, patient: str) -> str:
+        """A patient key as logged, or the key of a PatientID."""
+        return patient if _KEY.match(patient) and (self.incoming / patient).is_dir() else self.patient_key(patient)
+
+    def store(self, encoded: bytes, patient_id: str, series_uid: str, sop_uid: str, calling_ae: str) -> Path:
+        """Write one received object (DICOM file bytes) durably; the same SOP instance again replaces it."""
+        with self.lock:
+            if self.max_bytes is not None and self._usage + len(encoded) > self.max_bytes:
+                raise StorageFull(
+                    f"storage {self.root} holds {self._usage / 1e9:.2f} GB, the limit is {self.max_bytes / 1e9:g} GB"
+                )
+            case = self.incoming / self.patient_key(patient_id)
+            path = object_path(case, series_uid, sop_uid)
+            make_dirs(path.parent)
+            with atomic_path(path) as temp:
+                temp.write_bytes(encoded)
+            self._usage += len(encoded)
+            self._note_sender(case, calling_ae)
+        return path
+
+    @staticmethod
+    def _note_sender(case: Path, calling_ae: str) -> None:
+        state = case / CASE_STATE
+        if sender(case) != calling_ae:
+            with atomic_path(state) as temp:
+                temp.write_text(json.dumps({"calling_ae_title": calling_ae}), encoding="utf-8")
+
+    def pending(self) -> list[str]:
+        """Patient keys with objects waiting in ``incoming/``."""
+        return sorted(p.name for p in self.incoming.iterdir() if p.is_dir() and _KEY.match(p.name))
+
+    def claim(self, key: str) -> Path:
+        """Move a patient's incoming objects into a new case folder ``processing/<key>-<time>/input``."""
+        with self.lock:
+            stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+            case = unique_path(self.processing / f"{key}-{stamp}")
+            make_dirs(case)
+            os.rename(self.incoming / key, case / INPUT)
+            fsync_dir(self.incoming)
+            fsync_dir(case)
+        return case
+
+    def request_trigger(self, key: str) -> Path:
+        """Ask the running service to run ``key``'s case now, complete or not."""
+        make_dirs(self.triggers)
+        with atomic_path(self.triggers / key) as temp:
+            temp.write_text(dt.datetime.now().isoformat(timespec="seconds") + "\n", encoding="utf-8")
+        return self.triggers / key
+
+    def triggered(self) -> list[str]:
+        """The patient keys whose case was asked to run now."""
+        return sorted(p.name for p in self.triggers.iterdir() if _KEY.match(p.name))
+
+    def clear_trigger(self, key: str) -> None:
+        (self.triggers / key).unlink(missing_ok=True)
+
+    def expire(self, max_age_s: float, now: float | None = None) -> list[Path]:
+        """Delete done/ and failed/ cases settled more than ``max_age_s`` seconds ago; re-measure the usage."""
+        now = time.time() if now is None else now
+        removed = []
+        for settled in (self.done, self.failed):
+            for case in settled.iterdir():
+                if case.is_dir() and now - case.stat().st_mtime > max_age_s:
+                    shutil.rmtree(case, ignore_errors=True)
+                    removed.append(case)
+        self.measure()
+        return removed
+
+
+def sender(case: Path) -> str | None:
+    """The calling AE title that sent the last object of a case folder (incoming or claimed input)."""
+    try:
+        return json.loads((case / CASE_STATE).read_text(encoding="utf-8")).get("calling_ae_title")
+    except (OSError, ValueError):
+        return None
+
+
+def unique_path(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3`` ... whichever does not exist yet."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate

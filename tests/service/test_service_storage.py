@@ -1,0 +1,89 @@
+"""Storage and worker without the network: durable names, crash leftovers, giving up, retention, resuming."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pydicom
+import pytest
+from dicom_nodes import free_port, write_service_toml
+
+from accumulate.service._settings import load_service_settings
+from accumulate.service._storage import INPUT, Storage, object_path, sender
+from accumulate.service._worker import Worker
+
+DAY = 86400.0
+
+
+def _store(storage, path, calling="TPS"):
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return storage.store(path.read_bytes(), str(ds.PatientID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), calling)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    settings = load_service_settings(write_service_toml(tmp_path, free_port()))
+    storage = Storage(settings.storage, settings.max_storage_bytes)
+    storage.open()
+    return Worker(settings, storage, threading.Event())
+
+
+def test_objects_are_named_by_uids_under_a_pseudonymous_patient_key(demo, tmp_path):
+    storage = Storage(tmp_path / "storage")
+    storage.open()
+    ct = sorted(demo.prior.glob("CT*.dcm"))[0]
+    path = _store(storage, ct)
+    ds = pydicom.dcmread(ct)
+    key = storage.patient_key("ACC-DEMO-HN")
+    assert path == storage.incoming / key / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+    assert path.read_bytes() == ct.read_bytes() and "ACC-DEMO-HN" not in key
+    assert Storage(tmp_path / "storage").patient_key("ACC-DEMO-HN") == key  # stable across restarts
+    assert Storage(tmp_path / "other").patient_key("ACC-DEMO-HN") != key  # but keyed by the storage's secret
+    assert storage.key_for("ACC-DEMO-HN") == storage.key_for(key) == key
+    assert oct(os.stat(tmp_path / "storage" / "service.key").st_mode & 0o777) == "0o600"
+    with pytest.raises(ValueError):
+        object_path(storage.incoming, "1.2.3", "../../etc/passwd")
+
+
+def test_a_restart_removes_half_written_files_and_keeps_the_rest(demo, tmp_path):
+    storage = Storage(tmp_path / "storage")
+    storage.open()
+    stored = _store(storage, sorted(demo.prior.glob("CT*.dcm"))[0])
+    leftover = stored.parent / ".x.tmp-0123456789ab.dcm"  # what a kill during a write leaves
+    leftover.write_bytes(b"partial")
+    Storage(tmp_path / "storage").open()
+    assert stored.is_file() and not leftover.exists()
+
+
+def test_the_last_sender_chooses_the_profile(demo, worker):
+    cts = sorted(demo.prior.glob("CT*.dcm"))
+    _store(worker.storage, cts[0], calling="TPS")
+    _store(worker.storage, cts[1], calling="TPS2")
+    (key,) = worker.storage.pending()
+    assert sender(worker.storage.incoming / key) == "TPS2"
+
+
+def test_an_incomplete_case_is_given_up_after_the_quiet_limit_then_expires(demo, worker):
+    _store(worker.storage, demo.case.prior.dose_path)
+    now = time.time()
+    assert worker.step(now + 10) is False  # quiet, but incomplete: it waits
+    assert worker.step(now + 25 * 3600) is True  # give_up_hours = 24 by default
+    (failed,) = list(worker.storage.failed.iterdir())
+    reason = (failed / "reason.txt").read_text()
+    assert "incomplete" in reason and "a second course" in reason
+    assert {p.name for p in (failed / INPUT).rglob("*.dcm")} == {
+        f"{pydicom.dcmread(demo.case.prior.dose_path).SOPInstanceUID}.dcm"
+    }
+    worker.step(now + 25 * 3600 + 31 * DAY)  # retention_days = 30 by default
+    assert not failed.exists()
+
+
+def test_a_case_that_stopped_the_service_three_times_is_given_up(demo, worker):
+    case = worker.storage.processing / "0123456789abcdef-20240101T000000"
+    (case / INPUT).mkdir(parents=True)
+    (case / ".attempts").write_text("3")
+    worker.resume()
+    reason = (worker.storage.failed / case.name / "reason.txt").read_text()
+    assert "stopped 3 times" in reason

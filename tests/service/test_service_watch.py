@@ -1,0 +1,52 @@
+"""``accumulate watch INBOX``: exports run once quiet, then moved to done/ or failed/ with the reason."""
+
+from __future__ import annotations
+
+import shutil
+
+import pydicom
+from dicom_nodes import assert_matches_analytic_eqd2
+
+from accumulate.cli import main
+
+
+def _export(demo, folder, *, without=()):
+    """The two courses and the REG as one export folder, less the files named in ``without``."""
+    for course in (demo.prior, demo.reirradiation):
+        shutil.copytree(course, folder / course.name, ignore=shutil.ignore_patterns(*without))
+    shutil.copy(demo.reg, folder / "REG.dcm")
+    return folder
+
+
+def test_watch_once_runs_complete_exports_and_fails_incomplete_ones_with_the_reason(demo, tmp_path, capsys):
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    _export(demo, inbox / "case-complete")
+    _export(demo, inbox / "case-no-dose", without=("RD.dcm",))
+    (inbox / "notes.txt").write_text("a loose file is left alone")
+    profile = tmp_path / "profile.toml"
+    profile.write_text('[radiobiology]\nalpha_beta_default = 3.0\n[recovery.BODY]\nmodel = "constant"\nrecovered = 0.3\n')
+
+    code = main(["watch", str(inbox), "--settings", str(profile), "--outbox", str(outbox), "--quiet", "0", "--once"])
+    assert code == 1  # one export failed
+    printed = capsys.readouterr().out
+    assert "done: case-complete" in printed and "failed: case-no-dose" in printed
+
+    done = inbox / "done" / "case-complete"
+    assert (done / "results" / "report.html").is_file() and (done / "export" / "prior" / "RD.dcm").is_file()
+    assert sorted(p.name for p in (outbox / "case-complete").iterdir()) == sorted(
+        ["cumulative_eqd2.dcm", "remaining_dose.dcm", "field_course1_20210315.dcm"]
+    )
+    assert_matches_analytic_eqd2(pydicom.dcmread(outbox / "case-complete" / "cumulative_eqd2.dcm"), demo.case, tmp_path)
+
+    reason = (inbox / "failed" / "case-no-dose" / "reason.txt").read_text()
+    assert "incomplete" in reason and "RTDOSE" in reason
+    assert sorted(p.name for p in inbox.iterdir()) == [".processing", "done", "failed", "notes.txt"]
+    assert not list((inbox / ".processing").iterdir())
+
+
+def test_watch_once_leaves_an_export_that_is_still_being_written(demo, tmp_path, capsys):
+    inbox = tmp_path / "inbox"
+    _export(demo, inbox / "arriving")
+    assert main(["watch", str(inbox), "--quiet", "3600", "--once"]) == 0
+    assert "left for the next run: arriving" in capsys.readouterr().out
+    assert (inbox / "arriving" / "REG.dcm").is_file() and not (inbox / "done").exists()
