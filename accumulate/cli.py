@@ -5,7 +5,8 @@ Each sub-command module defines ``HELP`` (one line), ``configure(parser)`` and
 
 Exit codes tell a script what failed: 0 success, 2 usage, 3 bad input, 4 geometry,
 5 configuration, 6 backend unavailable, 7 registration failed, 10 a run whose constraints are
-not all met, 1 anything else.
+not all met, 11 a cohort in which some patient failed, 130 interrupted (a cohort resumes when
+rerun), 1 anything else.
 """
 
 from __future__ import annotations

@@ -1,11 +1,52 @@
-"""Placeholder while the sub-command is being written."""
+"""``accumulate cohort MANIFEST [--config BASE.toml] [--out DIR] [--workers N | --scheduler ADDRESS]``."""
 
-HELP = "(being written)"
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "run the accumulation for every patient of a cohort manifest (CSV or TOML), locally or on a Dask cluster"
+
+#: Exit code when the cohort finished but at least one patient failed (its error is in the results).
+PATIENTS_FAILED = 11
+#: Exit code after Ctrl-C; the same command resumes where the cohort stopped.
+INTERRUPTED = 130
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def configure(parser) -> None:
-    pass
+    parser.add_argument("manifest", type=Path, help="patients and their courses (CSV: one row per course; or TOML)")
+    parser.add_argument(
+        "--config", type=Path, default=None, metavar="BASE.toml", help="base settings: a run configuration without [[course]]"
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: cohort-out beside the manifest)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_count, default=None, metavar="N",
+                       help="local worker processes (default: one per GPU if CuPy can use one, else one per core); "
+                            "0 runs the patients one after another in this process")  # fmt: skip
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); its workers need this package "
+                            "and the same paths")  # fmt: skip
+    parser.add_argument("--sensitivity", type=Path, default=None, metavar="GRID.toml",
+                        help="re-evaluate every patient over a grid of alpha/beta and recovery values")  # fmt: skip
+    parser.add_argument("--backend", default=None, choices=("auto", "numpy", "numba", "cupy"), help="compute backend")
 
 
 def run(args) -> int:
-    raise NotImplementedError
+    from . import run_cohort
+
+    try:
+        result = run_cohort(args.manifest, config=args.config, output_dir=args.out, workers=args.workers,
+                            scheduler=args.scheduler, sensitivity=args.sensitivity, backend=args.backend)  # fmt: skip
+    except KeyboardInterrupt:
+        print("accumulate cohort: interrupted; run the same command again to resume (finished patients are skipped)")
+        return INTERRUPTED
+    for patient, error in result.failures.items():
+        print(f"  failed: {patient}: {error}")
+    return PATIENTS_FAILED if result.failures else 0

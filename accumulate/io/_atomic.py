@@ -6,10 +6,12 @@ A reader never sees a half-written output: either the old file (or none) or the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -63,3 +65,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`); returns the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path: str | os.PathLike[str], content: Any) -> Path:
+    """Write ``content`` as indented JSON (values JSON lacks as their ``str``) atomically; returns the path."""
+    return write_text_atomic(path, json.dumps(content, indent=2, default=str) + "\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ from .. import __version__
 from ..evaluation import DVH, Verdict
 from ..geometry import DisplacementField, Volume
 from ..io import write_deformable_registration, write_dose
-from ..io._atomic import atomic_path
+from ..io._atomic import write_json_atomic, write_text_atomic
 from ..registration import write_field
 from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
 from ._courses import LoadedCourse
@@ -45,11 +44,6 @@ def _plan_uids(courses: list[LoadedCourse]) -> list[str]:
     return [c.plan.sop_instance_uid for c in courses if c.plan is not None]
 
 
-def _write_json(path: Path, content: Any) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
-
-
 def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -59,8 +53,7 @@ def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]
             bins, volume = h.cumulative_curve(0.1)
             for d, v in zip(bins, volume, strict=True):
                 writer.writerow([scope, quantity, name, f"{d:.2f}", f"{v:.5f}", f"{100 * v / h.total_cc:.3f}"])
-    with atomic_path(path) as temporary:
-        temporary.write_text(buffer.getvalue(), encoding="utf-8")
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _verdict_row(v: Verdict) -> dict[str, Any]:
@@ -178,6 +171,6 @@ def write_outputs(
         "outputs": {key: path.name for key, path in files.items()},
     }
     result.summary = summary
-    _write_json(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", summary)
     files["summary"] = out / "summary.json"
     files["report"] = write_report(out / "report.html", summary, _figures(result, masks, dvhs))

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io._atomic import atomic_path
+from ..io._atomic import write_text_atomic
 from ._png import encode_png
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1180px}
 h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -51,7 +51,7 @@ def _cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], css_column: str | None = None) -> str:
+def table_html(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], css_column: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -63,12 +63,12 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], css_column
 def _shown(value: Any) -> str:
     """A nested value as HTML: mappings as definition tables, lists of mappings as tables."""
     if isinstance(value, Mapping):
-        return _definitions(value)
+        return definitions_html(value)
     if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
         columns = list(dict.fromkeys(k for row in value for k in row))
         flat = [{k: ", ".join(f"{a}={_short(b)}" for a, b in v.items()) if isinstance(v, Mapping) else v for k, v in row.items()}
                 for row in value]  # fmt: skip
-        return _table(flat, columns, "verdict" if "verdict" in columns else None)
+        return table_html(flat, columns, "verdict" if "verdict" in columns else None)
     if isinstance(value, list):
         return "<br>".join(html.escape(str(v)) for v in value) or "-"
     return html.escape(str(value))
@@ -78,7 +78,7 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _definitions(mapping: Mapping[str, Any]) -> str:
+def definitions_html(mapping: Mapping[str, Any]) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{_shown(value)}</td></tr>" for key, value in mapping.items())
     return f"<table>{rows}</table>"
 
@@ -100,18 +100,18 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(summary.get('title', 'accumulate report'))}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{html.escape(summary.get('title', 'accumulate report'))}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(summary.get('title', 'accumulate report'))}</h1>",
         f'<p class="small">{html.escape(summary.get("subtitle", ""))}</p>',
         banner,
         "<h2>Constraints</h2>",
-        _table(verdicts, VERDICT_COLUMNS, "verdict") if verdicts else "<p>No constraint set was given.</p>",
+        table_html(verdicts, VERDICT_COLUMNS, "verdict") if verdicts else "<p>No constraint set was given.</p>",
     ]
     if figures:
         parts += ["<h2>Dose, EQD2 and DVHs</h2>", "".join(f.markup() for f in figures)]
     if summary.get("structures"):
         columns = list(dict.fromkeys(k for row in summary["structures"] for k in row))
-        parts += ["<h2>Structures</h2>", _table(summary["structures"], columns)]
+        parts += ["<h2>Structures</h2>", table_html(summary["structures"], columns)]
     for key, heading in (
         ("registration", "Registration quality"),
         ("assumptions", "Assumptions"),
@@ -119,14 +119,11 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
         ("stages_s", "Run time per stage (s)"),
     ):
         if summary.get(key):
-            parts += [f"<h2>{heading}</h2>", _definitions(summary[key])]
+            parts += [f"<h2>{heading}</h2>", definitions_html(summary[key])]
     parts.append(f'<p class="small">{html.escape(summary.get("software", ""))}</p></body></html>')
     return "\n".join(parts)
 
 
 def write_report(path: str | Path, summary: Mapping[str, Any], figures: Sequence[Figure] = ()) -> Path:
     """Write the report atomically; returns the path."""
-    target = Path(path)
-    with atomic_path(target) as temporary:
-        temporary.write_text(render_report(summary, figures), encoding="utf-8")
-    return target
+    return write_text_atomic(path, render_report(summary, figures))

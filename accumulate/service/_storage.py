@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..io._atomic import atomic_path, fsync_dir
+from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEY = re.compile(r"^[0-9a-f]{16}$")
@@ -136,8 +136,7 @@ class Storage:
     def _note_sender(case: Path, calling_ae: str) -> None:
         state = case / CASE_STATE
         if sender(case) != calling_ae:
-            with atomic_path(state) as temp:
-                temp.write_text(json.dumps({"calling_ae_title": calling_ae}), encoding="utf-8")
+            write_text_atomic(state, json.dumps({"calling_ae_title": calling_ae}))
 
     def pending(self) -> list[str]:
         """Patient keys with objects waiting in ``incoming/``."""
@@ -157,9 +156,7 @@ class Storage:
     def request_trigger(self, key: str) -> Path:
         """Ask the running service to run ``key``'s case now, complete or not."""
         make_dirs(self.triggers)
-        with atomic_path(self.triggers / key) as temp:
-            temp.write_text(dt.datetime.now().isoformat(timespec="seconds") + "\n", encoding="utf-8")
-        return self.triggers / key
+        return write_text_atomic(self.triggers / key, dt.datetime.now().isoformat(timespec="seconds") + "\n")
 
     def triggered(self) -> list[str]:
         """The patient keys whose case was asked to run now."""

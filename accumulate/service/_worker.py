@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import AccumulateError, InputError
-from ..io._atomic import atomic_path, fsync_dir
+from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
 from ..pipeline import RunResult, run
 from ._cases import Assessment, assess, newest_change, run_config
 from ._sender import send_files
@@ -86,8 +86,7 @@ def process(case: Path, profile: Profile, deliver: Callable[[RunResult], None], 
 def settle(case: Path, root: Path, reason: str | None) -> Path:
     """Move a case folder to ``root/done/`` or, with a ``reason`` (kept in reason.txt), to ``root/failed/``."""
     if reason is not None:
-        with atomic_path(case / REASON) as temp:
-            temp.write_text(reason.rstrip() + "\n", encoding="utf-8")
+        write_text_atomic(case / REASON, reason.rstrip() + "\n")
         log.warning("case %s failed: %s", case.name, reason)
     target = unique_path(root / ("failed" if reason is not None else "done") / case.name)
     make_dirs(target.parent)
@@ -191,8 +190,7 @@ class Worker(threading.Thread):
             self._attempt(case, self.settings.profile_for(sender(case / INPUT)))
 
     def _attempt(self, case: Path, profile: Profile) -> None:
-        with atomic_path(case / ATTEMPTS) as temp:
-            temp.write_text(str(_attempts(case) + 1), encoding="utf-8")
+        write_text_atomic(case / ATTEMPTS, str(_attempts(case) + 1))
         settle(case, self.storage.root, process(case, profile, self._deliver))
 
     def _deliver(self, result: RunResult) -> None:
