@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import parse_settings, read_toml
 from ..errors import AccumulateError, ConfigError
-from ._cluster import DaskCluster, InProcess
+from ._cluster import DaskCluster, InProcess, require
 from ._hashing import input_hash
 from ._manifest import absolute_paths, patient_config, read_manifest
 from ._sensitivity import read_grid, summarise
@@ -87,6 +87,7 @@ def run_cohort(
     task : the function run per patient (picklable); :func:`run_patient` unless testing.
     """
     started = time.perf_counter()
+    require("pyarrow")  # the results tables: fail before any patient runs
     listed = read_manifest(manifest)
     base = _base_settings(Path(config) if config else None)
     grid = read_grid(sensitivity) if sensitivity else None
