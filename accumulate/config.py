@@ -10,7 +10,8 @@ Paths are relative to the configuration file. Every error names the file and the
     date = 2023-03-01               # end of the course (TOML date); overrides the plan's dates
     interval_months = 26            # or the interval to the reference course, given directly
     rbe = 1.0                       # constant RBE for a physical dose (1: photons)
-    dvf = "field.mha"               # a given displacement field (fixed = reference), skips registration
+    dvf = "field.mha"               # a given displacement field (fixed = reference; MHA/NRRD/NIfTI or DICOM REG),
+                                    # skips registration; resampled onto the reference CT grid if on another
 
     [registration]
     preset = "accurate"             # fast | accurate; or parameter_files = ["a.txt", "b.txt"]

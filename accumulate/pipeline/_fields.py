@@ -10,7 +10,7 @@ from ..config import RegistrationConfig
 from ..errors import InputError
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import find_structure
-from ..registration import assess, body_mask, read_field, register
+from ..registration import assess, body_mask, read_field, register, resample_field
 from ._courses import LoadedCourse
 
 
@@ -27,8 +27,13 @@ def field_for(
 ) -> tuple[DisplacementField, str]:
     """The field mapping the reference grid onto ``prior`` (elastix convention), and how it was obtained."""
     if prior.config.dvf is not None:
-        field = read_field(prior.config.dvf, fixed_grid=_fixed_grid(reference))
-        return field, f"given field {prior.config.dvf}"
+        field = read_field(prior.config.dvf)
+        fixed = _fixed_grid(reference)
+        if fixed is None or field.grid.is_close(fixed, atol_mm=1e-2, atol_direction=1e-4):
+            return field, f"given field {prior.config.dvf}"
+        source = f"the displacement field '{prior.config.dvf}' of course '{prior.name}'"
+        resampled = resample_field(field, fixed, required=body_mask(reference.ct).array, source=source)
+        return resampled, f"given field {prior.config.dvf}, resampled from {field.grid.describe()} onto the reference CT grid"
     if reference.ct is None or prior.ct is None:
         missing = reference.name if reference.ct is None else prior.name
         raise InputError(

@@ -10,7 +10,7 @@ from ._images import body_mask, read_image, read_mask
 from ._initial import find_spatial_registration, read_rigid_registration
 from ._quality import dice, inverse_consistency_error, jacobian_determinant, read_elastix_points, target_registration_error
 from ._report import Check, QualityReport, Tolerances, assess
-from ._sampling import compose, invert, sample_linear, warp_mask, warp_volume
+from ._sampling import compose, invert, resample_field, sample_linear, uncovered_voxels, warp_mask, warp_volume
 
 __all__ = [
     "Check",
@@ -34,8 +34,10 @@ __all__ = [
     "read_mask",
     "read_rigid_registration",
     "register",
+    "resample_field",
     "sample_linear",
     "target_registration_error",
+    "uncovered_voxels",
     "warp_mask",
     "warp_volume",
     "write_field",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid, Volume
 
 
@@ -59,6 +59,48 @@ def sample_linear(array: Any, grid: Grid, points_xyz: Any, *, outside: float = n
 def field_at(field: DisplacementField, points_xyz: Any) -> np.ndarray:
     """The displacement (ux, uy, uz) mm at LPS points (trilinear; NaN outside the field's grid)."""
     return sample_linear(field.to_numpy().array, field.grid, points_xyz)
+
+
+def uncovered_voxels(field_grid: Grid, grid: Grid, required: Any) -> int:
+    """How many voxels of the boolean mask ``required`` (on ``grid``) lie outside ``field_grid``'s extent.
+
+    The extent reaches half a voxel beyond the outermost voxel centres, as a voxel does.
+    """
+    index = np.argwhere(np.asarray(required, dtype=bool))
+    if index.size == 0:
+        return 0
+    field_index = field_grid.index_from_world(grid.world_from_index(index))
+    inside = np.all((field_index >= -0.5 - 1e-6) & (field_index <= np.asarray(field_grid.shape) - 0.5 + 1e-6), axis=1)
+    return int(np.count_nonzero(~inside))
+
+
+def resample_field(field: DisplacementField, grid: Grid, *, required: Any = None, source: str = "the field") -> DisplacementField:
+    """``field`` (in its convention: moving point p + u(p)) sampled on ``grid`` with trilinear interpolation.
+
+    A planning system's deformable REG is often on a grid of its own (coarser, or cropped); the
+    pipeline resamples it onto the reference CT's grid. Beyond the field's outermost voxel
+    centres the edge vectors continue. ``required`` (a boolean mask on ``grid``, e.g. the body)
+    must lie within the field's extent, else :class:`GeometryError` saying how much does not.
+    """
+    if required is not None:
+        missing = uncovered_voxels(field.grid, grid, required)
+        if missing:
+            total = int(np.count_nonzero(np.asarray(required, dtype=bool)))
+            raise GeometryError(
+                f"{source} does not cover the region it must map: {missing} of its {total} voxels lie outside the field's "
+                f"grid.\n  field: {field.grid.describe()}\n  needed on: {grid.describe()}\n"
+                "Export the registration over the whole body, or let accumulate register the CTs instead."
+            )
+    values = np.asarray(field.to_numpy().array, dtype=float)
+    top = np.asarray(field.grid.shape, dtype=float) - 1.0
+    out = np.empty(grid.shape + (3,), dtype=np.float32)
+    ny, nx = grid.shape[1:]
+    yy, xx = np.meshgrid(np.arange(ny, dtype=float), np.arange(nx, dtype=float), indexing="ij")
+    for z in range(grid.shape[0]):  # one slice at a time: memory stays at a slice of points
+        index = np.stack([np.full_like(yy, z), yy, xx], axis=-1)
+        inner = np.clip(field.grid.index_from_world(grid.world_from_index(index)), 0.0, top)  # edge continuation
+        out[z] = sample_linear(values, field.grid, field.grid.world_from_index(inner))
+    return DisplacementField(out, grid)
 
 
 def compose(first: DisplacementField, second: DisplacementField) -> DisplacementField:

@@ -6,9 +6,9 @@ nothing referenced is missing: every plan's dose, structure set and CT, every pr
 names (ReferencedRTPlanSequence, relationship PRIOR or PREDECESSOR) and every frame of reference a
 deformable REG maps from. Courses are ordered by plan date (ReviewDate, else RTPlanDate, else
 StudyDate); the newest is the reference. A deformable REG whose registered frame is the
-reference course's, whose one source frame is a prior course's and whose grid is the reference
-CT's is that course's ``dvf``; without one the prior course is registered with the profile's
-``[registration]``.
+reference course's, whose one source frame is a prior course's and whose grid covers the
+reference CT's body is that course's ``dvf`` (the pipeline resamples it onto the CT grid);
+without one the prior course is registered with the profile's ``[registration]``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import pydicom
 
 from ..config import RunConfig, config_with_courses
-from ..errors import AccumulateError, InputError
+from ..errors import AccumulateError, GeometryError, InputError
 from ..io import CourseFiles, discover_courses, read_ct, read_plan
 from ..io._dicom import DEFORMABLE_REG, read_dataset
-from ..registration import check_field_grid, read_field
+from ..registration import body_mask, read_field, uncovered_voxels
 from ._settings import Profile
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,15 @@ def _registrations(folder: Path) -> dict[str, dict[str, Path]]:
 
 
 def _given_field(reg: Path | None, reference: CourseFiles) -> Path | None:
-    """``reg`` when its field lies on the reference CT's grid (where the pipeline takes a given field), else ``None``."""
+    """``reg`` when its field covers the reference CT's body (the pipeline resamples it onto the CT grid), else ``None``."""
     if reg is None or reference.ct_folder is None:
         return None
     try:
-        check_field_grid(read_field(reg), read_ct(reference.ct_folder, series_uid=reference.ct_series_uid).grid, reg.name)
+        ct = read_ct(reference.ct_folder, series_uid=reference.ct_series_uid)
+        field_grid = read_field(reg).grid
+        missing = uncovered_voxels(field_grid, ct.grid, body_mask(ct).array)
+        if missing:
+            raise GeometryError(f"{missing} body voxels of the reference CT lie outside its grid ({field_grid.describe()})")
     except AccumulateError as exc:
         log.info("%s is not used as a given field, the prior course will be registered: %s", reg.name, exc)
         return None

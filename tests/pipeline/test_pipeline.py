@@ -14,10 +14,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from accumulate import read_dose, read_structures
+from accumulate import DisplacementField, Grid, read_dose, read_structures
 from accumulate.config import load_config
 from accumulate.phantom import cumulative_eqd2_at, prior_dose_at, prior_point_of, reirr_dose_at, write_demo_case
 from accumulate.pipeline import UNCONSTRAINED_GY, run
+from accumulate.registration import read_field, write_field
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,26 @@ def _course_eqd2(points, alpha_beta):
     return cumulative_eqd2_at(points, alpha_beta, residual=1.0) - reirr, reirr
 
 
-@pytest.mark.parametrize("body_name, rename", [("BODY", ""), ("Everything", '[structures.rename]\nBODY = "Everything"')])
-def test_given_field_matches_analytic_cumulative_eqd2(case, tmp_path, body_name, rename):
+def _coarse_copy(path, tmp_path):
+    """The field at every second voxel (a vendor REG on a grid of its own), written beside the test."""
+    field = read_field(path)
+    grid = field.grid
+    coarse_grid = Grid(tuple((n + 1) // 2 for n in grid.shape), grid.origin_mm, tuple(2 * s for s in grid.spacing_mm),
+                       grid.direction)  # fmt: skip
+    return write_field(DisplacementField(np.asarray(field.array)[::2, ::2, ::2], coarse_grid), tmp_path / "coarse.mha")
+
+
+@pytest.mark.parametrize(
+    "body_name, rename, coarse",
+    [("BODY", "", False), ("Everything", '[structures.rename]\nBODY = "Everything"', False), ("BODY", "", True)],
+    ids=["given", "renamed", "coarse-field"],
+)
+def test_given_field_matches_analytic_cumulative_eqd2(case, tmp_path, body_name, rename, coarse):
     # uniform alpha/beta 3 Gy and 30 % recovery everywhere in the body: the analytic answer is
     # 0.7 * EQD2(D_prior(p + u(p)), 35 fx) + EQD2(D_reirr(p), 5 fx) with the same alpha/beta.
     # Renamed: the case's BODY is called "Everything" in the settings (no synonym of it), and the recovery must still apply.
+    # Coarse: the true field given on a grid of twice the spacing is resampled onto the CT grid.
+    registration = f'dvf = "{_coarse_copy(case.true_field_path, tmp_path)}"' if coarse else None
     result = run(_config(case, tmp_path, f"""
     [radiobiology]
     alpha_beta_default = 3.0
@@ -67,7 +83,8 @@ def test_given_field_matches_analytic_cumulative_eqd2(case, tmp_path, body_name,
     model = "constant"
     recovered = 0.3
     {rename}
-    """), progress=lambda line: None)  # fmt: skip
+    """, registration), progress=lambda line: None)  # fmt: skip
+    assert ("resampled" in result.summary["registration"]["prior"]["field"]) == coarse
     cumulative = read_dose(tmp_path / "out" / "cumulative_eqd2.dcm")
     expected = cumulative_eqd2_at(_voxel_points(cumulative), 3.0, residual=0.7)
     body = read_structures(case.reirradiation.structures_path, cumulative.grid)["BODY"].array

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from accumulate import DisplacementField, GeometryError, Grid, InputError, Volume
-from accumulate.registration import read_field, write_field
+from accumulate.registration import read_field, resample_field, uncovered_voxels, write_field
 
 OBLIQUE = Grid((5, 6, 7), origin_mm=(-12.5, 40.0, 7.25), spacing_mm=(1.5, 2.0, 3.0), direction=(0, 1, 0, 1, 0, 0, 0, 0, -1))
 
@@ -86,3 +86,36 @@ def test_double_precision_field_files_are_read_losslessly(tmp_path):
     field = read_field(tmp_path / "double.mha", fixed_grid=grid)
     assert field.array.dtype == np.float64
     np.testing.assert_array_equal(field.array, values)
+
+
+def _affine_field(grid: Grid, points: np.ndarray) -> np.ndarray:
+    """u(p) = A p + b (mm): trilinear interpolation reproduces it exactly between voxel centres."""
+    a = np.array([[0.02, -0.01, 0.03], [0.01, 0.04, -0.02], [-0.03, 0.02, 0.01]])
+    return points @ a.T + np.array([1.5, -2.0, 0.5])
+
+
+def test_resampled_field_reproduces_an_affine_field_and_continues_its_edges():
+    coarse = Grid((6, 8, 9), origin_mm=(-40.0, -30.0, -20.0), spacing_mm=(10.0, 8.0, 8.0))
+    field = DisplacementField(_affine_field(coarse, coarse.world_coordinates()), coarse)
+    # a finer grid with permuted and flipped axes, reaching 3 mm beyond the first coarse centre in LPS x
+    fine = Grid((9, 11, 13), origin_mm=(-43.0, -26.0, 28.0), spacing_mm=(4.0, 4.0, 4.0), direction=OBLIQUE.direction)
+    resampled = resample_field(field, fine)
+    points = fine.world_coordinates()
+    # beyond the outermost centres the edge vectors continue: evaluate at the clamped point
+    index = np.clip(coarse.index_from_world(points), 0, np.asarray(coarse.shape) - 1)
+    expected = _affine_field(coarse, coarse.world_from_index(index))
+    assert resampled.grid == fine
+    np.testing.assert_allclose(resampled.array, expected, atol=1e-4)
+    assert np.abs(expected - _affine_field(coarse, points)).max() > 0.05  # the edge continuation was exercised
+
+
+def test_resampling_refuses_a_field_that_does_not_cover_the_required_region():
+    coarse = Grid((4, 4, 4), origin_mm=(0.0, 0.0, 0.0), spacing_mm=(10.0, 10.0, 10.0))  # covers -5..35 mm
+    field = DisplacementField(np.zeros(coarse.shape + (3,), np.float32), coarse)
+    fine = Grid((1, 1, 10), origin_mm=(0.0, 0.0, 0.0), spacing_mm=(5.0, 5.0, 5.0))  # x = 0..45 mm
+    required = np.ones(fine.shape, bool)
+    assert uncovered_voxels(coarse, fine, required) == 2  # x = 40 and 45 mm
+    with pytest.raises(GeometryError, match="2 of its 10 voxels lie outside"):
+        resample_field(field, fine, required=required, source="REG.dcm")
+    required[..., 8:] = False
+    assert resample_field(field, fine, required=required).grid == fine

@@ -70,14 +70,17 @@ def test_a_prior_plan_named_by_the_new_plan_must_be_present(demo, tmp_path):
     assert assess(folder).ready  # without a REG the prior course will be registered
 
 
-def test_a_reg_off_the_reference_ct_grid_is_not_used_and_the_prior_course_is_registered(demo, tmp_path):
+@pytest.mark.parametrize("slices, used", [(slice(None), True), (slice(0, 6), False)], ids=["covering", "cropped"])
+def test_a_reg_on_its_own_grid_is_used_only_where_it_covers_the_body(demo, tmp_path, slices, used):
+    # a vendor REG on a coarser grid over the whole CT is used (the pipeline resamples it); one
+    # cropped to the first 12 of 30 slices leaves most of the body unmapped, so the prior is registered
     folder = _case(demo, tmp_path / "case", reg=False)
     true_field = read_field(demo.case.true_field_path)
     grid = true_field.grid
-    coarse = np.asarray(true_field.array)[::2, ::2, ::2]
+    coarse = np.asarray(true_field.array)[::2, ::2, ::2][slices]
     coarse_grid = Grid(coarse.shape[:3], grid.origin_mm, tuple(2 * s for s in grid.spacing_mm), grid.direction)
     write_deformable_registration(DisplacementField(coarse, coarse_grid), folder / "REG.dcm",
                                   fixed_like=demo.case.reirradiation.dose_path,
                                   moving_frame_uid=demo.case.prior.frame_of_reference_uid)  # fmt: skip
     found = assess(folder)
-    assert found.ready and [c.dvf for c in found.courses] == [None, None]
+    assert found.ready and [c.dvf for c in found.courses] == [folder / "REG.dcm" if used else None, None]
