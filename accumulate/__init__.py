@@ -24,6 +24,7 @@ from .io import (
     read_structures,
     write_deformable_registration,
     write_dose,
+    write_spatial_registration,
 )
 from .radiobiology import (
     ConstantRecovery,
@@ -88,6 +89,7 @@ __all__ = [
     "register",
     "residual_map",
     "write_deformable_registration",
+    "write_spatial_registration",
     "write_dose",
     "write_field",
 ]

@@ -12,6 +12,8 @@ Paths are relative to the configuration file. Every error names the file and the
     rbe = 1.0                       # constant RBE for a physical dose (1: photons)
     dvf = "field.mha"               # a given displacement field (fixed = reference; MHA/NRRD/NIfTI or DICOM REG),
                                     # skips registration; resampled onto the reference CT grid if on another
+    rigid_start = "REG.dcm"         # a DICOM spatial REG (prior frame -> reference frame) that starts elastix;
+                                    # without it, one found in either course's export folder is used
 
     [registration]
     preset = "accurate"             # fast | accurate; or parameter_files = ["a.txt", "b.txt"]
@@ -76,6 +78,7 @@ COURSE_KEYS = (
     "interval_months",
     "rbe",
     "dvf",
+    "rigid_start",
     "reference",
 )
 EXPLICIT_FILES = ("ct", "dose", "plan", "structures")
@@ -96,6 +99,7 @@ class CourseConfig:
     interval_months: float | None = None
     rbe: float = 1.0
     dvf: Path | None = None
+    rigid_start: Path | None = None
     reference: bool = False
 
 
@@ -176,7 +180,7 @@ def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> Cou
     label = f"course '{name}'" if isinstance(name, str) else f"course {index + 1}"
     r = TableReader(table, f"{where}: {label}", COURSE_KEYS)
     name = r.get("name", str) or f"course{index + 1}"
-    paths = {key: r.path(key, base) for key in ("dicom", *EXPLICIT_FILES, "dvf")}
+    paths = {key: r.path(key, base) for key in ("dicom", *EXPLICIT_FILES, "dvf", "rigid_start")}
     if paths["dicom"] is None and paths["dose"] is None:
         raise ConfigError(f"{r.where}: give 'dicom' (an export folder) or at least 'dose' (and ct, plan, structures)")
     if paths["dicom"] is not None and any(paths[k] for k in EXPLICIT_FILES):

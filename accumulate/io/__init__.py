@@ -12,6 +12,7 @@ from ._registration import (
     read_deformable_registration,
     read_registration,
     write_deformable_registration,
+    write_spatial_registration,
 )
 from ._rtdose import read_dose
 from ._rtplan import Plan, read_plan
@@ -31,5 +32,6 @@ __all__ = [
     "read_registration",
     "read_structures",
     "write_deformable_registration",
+    "write_spatial_registration",
     "write_dose",
 ]

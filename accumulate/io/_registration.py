@@ -151,11 +151,48 @@ def displacement_from_matrix(matrix: np.ndarray, grid: Grid) -> DisplacementFiel
     return DisplacementField(points @ inverse[:3, :3].T + inverse[:3, 3] - points, grid)
 
 
-def _identity_matrix_item() -> Dataset:
+def _matrix_item(matrix: np.ndarray) -> Dataset:
     item = Dataset()
     item.FrameOfReferenceTransformationMatrixType = "RIGID"
-    item.FrameOfReferenceTransformationMatrix = [format_number_as_ds(float(v)) for v in np.eye(4).reshape(-1)]
+    item.FrameOfReferenceTransformationMatrix = [format_number_as_ds(float(v)) for v in np.asarray(matrix).reshape(-1)]
     return item
+
+
+def _registration_dataset(sop_class: str, fixed_like: PathLike | Dataset, moving_frame_uid: str, label: str,
+                          description: str, writer: str) -> Dataset:  # fmt: skip
+    """The REG header shared by both kinds: patient and study of the fixed course, its frame as the registered one."""
+    like = like_dataset(fixed_like)
+    fixed_frame = frame_of_reference_uid(like)
+    if not fixed_frame:
+        raise InputError(f"{writer}: {fixed_like} has no FrameOfReferenceUID; pass a CT or RTDOSE of the fixed course")
+    if not moving_frame_uid:
+        raise InputError(f"{writer}: moving_frame_uid (the prior course's FrameOfReferenceUID) is required")
+    ds = Dataset()
+    new_file_meta(ds, sop_class)
+    copy_patient_and_study(like, ds)
+    ds.Modality = "REG"
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesNumber = 901
+    ds.Laterality = ""
+    ds.SeriesDate, ds.SeriesTime = now_date_time()
+    ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
+    ds.FrameOfReferenceUID = fixed_frame
+    ds.PositionReferenceIndicator = ""
+    ds.Manufacturer = "accumulate"
+    ds.ManufacturerModelName = "accumulate"
+    ds.DeviceSerialNumber = "0"
+    ds.SoftwareVersions = "0.1.0"
+    ds.InstanceNumber = 1
+    ds.ContentLabel = label
+    ds.ContentDescription = description[:64]
+    ds.ContentCreatorName = ""
+    return ds
+
+
+def _write(ds: Dataset, path: PathLike) -> Path:
+    with atomic_path(path) as temp:
+        pydicom.dcmwrite(temp, ds, enforce_file_format=True)
+    return Path(path)
 
 
 def write_deformable_registration(
@@ -183,37 +220,42 @@ def write_deformable_registration(
     description : str
         ContentDescription (64 characters at most).
     """
-    like = like_dataset(fixed_like)
-    fixed_frame = frame_of_reference_uid(like)
-    if not fixed_frame:
-        raise InputError(
-            f"write_deformable_registration: {fixed_like} has no FrameOfReferenceUID; pass a CT or RTDOSE of the fixed course"
-        )
-    if not moving_frame_uid:
-        raise InputError("write_deformable_registration: moving_frame_uid (the prior course's FrameOfReferenceUID) is required")
-    ds = Dataset()
-    new_file_meta(ds, DEFORMABLE_REG)
-    copy_patient_and_study(like, ds)
-    ds.Modality = "REG"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = 901
-    ds.Laterality = ""
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
-    ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
-    ds.FrameOfReferenceUID = fixed_frame
-    ds.PositionReferenceIndicator = ""
-    ds.Manufacturer = "accumulate"
-    ds.ManufacturerModelName = "accumulate"
-    ds.DeviceSerialNumber = "0"
-    ds.SoftwareVersions = "0.1.0"
-    ds.InstanceNumber = 1
-    ds.ContentLabel = "DEFORMABLE"
-    ds.ContentDescription = description[:64]
-    ds.ContentCreatorName = ""
+    ds = _registration_dataset(DEFORMABLE_REG, fixed_like, moving_frame_uid, "DEFORMABLE", description,
+                               "write_deformable_registration")  # fmt: skip
     ds.DeformableRegistrationSequence = [_deformable_item(field, moving_frame_uid)]
-    with atomic_path(path) as temp:
-        pydicom.dcmwrite(temp, ds, enforce_file_format=True)
-    return Path(path)
+    return _write(ds, path)
+
+
+def write_spatial_registration(
+    moving_to_fixed: np.ndarray,
+    path: PathLike,
+    *,
+    fixed_like: PathLike | Dataset,
+    moving_frame_uid: str,
+    description: str = "accumulate rigid registration",
+) -> Path:
+    """Write a (rigid) Spatial Registration, atomically: ``p_fixed = M @ p_moving`` in LPS mm.
+
+    Two RegistrationSequence items, as planning systems write them: the fixed frame with the
+    identity and the moving frame with ``moving_to_fixed`` (4x4, homogeneous). Read back with
+    :func:`read_registration` (``source_frame_uid=moving_frame_uid``). ``fixed_like`` and
+    ``description`` as for :func:`write_deformable_registration`.
+    """
+    matrix = np.asarray(moving_to_fixed, dtype=float)
+    if matrix.shape != (4, 4) or not np.allclose(matrix[3], (0, 0, 0, 1)):
+        raise GeometryError(f"write_spatial_registration: a 4x4 homogeneous matrix is needed, got\n{matrix}")
+    ds = _registration_dataset(SPATIAL_REG, fixed_like, moving_frame_uid, "RIGID", description, "write_spatial_registration")
+    items = []
+    for frame, m in ((ds.FrameOfReferenceUID, np.eye(4)), (moving_frame_uid, matrix)):
+        wrapper = Dataset()
+        wrapper.MatrixSequence = [_matrix_item(m)]
+        wrapper.RegistrationTypeCodeSequence = []
+        item = Dataset()
+        item.FrameOfReferenceUID = frame
+        item.MatrixRegistrationSequence = [wrapper]
+        items.append(item)
+    ds.RegistrationSequence = items
+    return _write(ds, path)
 
 
 def _deformable_item(field: DisplacementField, moving_frame_uid: str) -> Dataset:
@@ -232,7 +274,7 @@ def _deformable_item(field: DisplacementField, moving_frame_uid: str) -> Dataset
     item = Dataset()
     item.SourceFrameOfReferenceUID = moving_frame_uid
     item.RegistrationTypeCodeSequence = []
-    item.PreDeformationMatrixRegistrationSequence = [_identity_matrix_item()]
-    item.PostDeformationMatrixRegistrationSequence = [_identity_matrix_item()]
+    item.PreDeformationMatrixRegistrationSequence = [_matrix_item(np.eye(4))]
+    item.PostDeformationMatrixRegistrationSequence = [_matrix_item(np.eye(4))]
     item.DeformableRegistrationGridSequence = [grid_item]
     return item

@@ -6,16 +6,44 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config import RegistrationConfig
 from ..errors import InputError
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import find_structure
-from ..registration import assess, body_mask, read_field, register, resample_field
+from ..registration import assess, body_mask, read_field, register, resample_field, rigid_start, spatial_registrations
 from ._courses import LoadedCourse
 
 
 def _fixed_grid(reference: LoadedCourse) -> Grid | None:
     return reference.ct.grid if reference.ct is not None else None
+
+
+def _frame(course: LoadedCourse) -> str | None:
+    return course.plan.frame_of_reference_uid if course.plan is not None else None
+
+
+def _rigid_start(prior: LoadedCourse, reference: LoadedCourse) -> tuple[np.ndarray, Path] | None:
+    """The rigid start of ``prior``'s registration: its ``rigid_start`` REG, else one in either export folder."""
+    explicit = prior.config.rigid_start
+    fixed, moving = _frame(reference), _frame(prior)
+    if not fixed or not moving or fixed == moving:
+        if explicit is not None:
+            raise InputError(
+                f"course '{prior.name}': rigid_start {explicit} cannot be used: the frames of reference of the courses are "
+                f"unknown (no RTPLAN) or the same ({moving} -> {fixed})"
+            )
+        return None
+    if explicit is not None:
+        found = rigid_start([explicit], fixed_frame=fixed, moving_frame=moving)
+        if found is None:
+            raise InputError(
+                f"course '{prior.name}': rigid_start {explicit} is not a spatial REG from frame {moving} to frame {fixed}"
+            )
+        return found
+    folders = dict.fromkeys(c.config.dicom for c in (prior, reference) if c.config.dicom is not None)
+    return rigid_start(spatial_registrations(*folders), fixed_frame=fixed, moving_frame=moving)
 
 
 def field_for(
@@ -41,6 +69,7 @@ def field_for(
             "add the CT to its export or give a displacement field with 'dvf'"
         )
     workdir.mkdir(parents=True, exist_ok=True)
+    start = _rigid_start(prior, reference)
     result = register(
         reference.ct,
         prior.ct,
@@ -48,10 +77,12 @@ def field_for(
         parameter_files=list(registration.parameter_files) or None,
         fixed_mask=body_mask(reference.ct),
         moving_mask=body_mask(prior.ct),
+        initial_moving_to_fixed=start[0] if start else None,
         output_directory=workdir,
         progress=progress,
     )
     how = "elastix " + (", ".join(p.name for p in registration.parameter_files) or f"preset '{registration.preset}'")
+    how += f", rigid start from {start[1]}" if start else ""
     return result.field, f"{how}; log {result.log_path}"
 
 

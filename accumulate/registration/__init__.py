@@ -7,7 +7,7 @@ The displacement field lives on the fixed grid; the moving point of fixed point 
 from ._elastix import RegistrationResult, preset_files, presets, register
 from ._field_io import check_field_grid, read_field, write_field
 from ._images import body_mask, read_image, read_mask
-from ._initial import find_spatial_registration, read_rigid_registration
+from ._initial import find_spatial_registration, read_rigid_registration, rigid_start, spatial_registrations
 from ._quality import dice, inverse_consistency_error, jacobian_determinant, read_elastix_points, target_registration_error
 from ._report import Check, QualityReport, Tolerances, assess
 from ._sampling import compose, invert, resample_field, sample_linear, uncovered_voxels, warp_mask, warp_volume
@@ -35,7 +35,9 @@ __all__ = [
     "read_rigid_registration",
     "register",
     "resample_field",
+    "rigid_start",
     "sample_linear",
+    "spatial_registrations",
     "target_registration_error",
     "uncovered_voxels",
     "warp_mask",

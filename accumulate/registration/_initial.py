@@ -56,10 +56,11 @@ def first_ct_file(folder: Any) -> tuple[Path, str] | None:
     return None
 
 
-def find_spatial_registration(*folders: Any) -> Path | None:
-    """The first DICOM Spatial Registration file found directly in any of ``folders`` (None if none)."""
+def spatial_registrations(*folders: Any) -> list[Path]:
+    """The DICOM Spatial Registration files directly in ``folders``, in folder order, then by name."""
     import pydicom
 
+    found = []
     for folder in (Path(f) for f in folders):
         if not folder.is_dir():
             continue
@@ -69,7 +70,26 @@ def find_spatial_registration(*folders: Any) -> Path | None:
             except (OSError, pydicom.errors.InvalidDicomError):
                 continue
             if str(getattr(ds, "SOPClassUID", "")) == SPATIAL_REGISTRATION_SOP_CLASS:
-                return candidate
+                found.append(candidate)
+    return found
+
+
+def find_spatial_registration(*folders: Any) -> Path | None:
+    """The first DICOM Spatial Registration file found directly in any of ``folders`` (None if none)."""
+    found = spatial_registrations(*folders)
+    return found[0] if found else None
+
+
+def rigid_start(candidates: Any, *, fixed_frame: str, moving_frame: str) -> tuple[np.ndarray, Path] | None:
+    """``(moving_to_fixed, path)`` from the first REG of ``candidates`` relating the two frames, else None.
+
+    A REG that registers other frames (an MR fusion, another course) is passed over.
+    """
+    for path in candidates:
+        try:
+            return read_rigid_registration(path, fixed_frame=fixed_frame, moving_frame=moving_frame), Path(path)
+        except InputError:
+            continue
     return None
 
 

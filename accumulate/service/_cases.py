@@ -8,7 +8,8 @@ deformable REG maps from. Courses are ordered by plan date (ReviewDate, else RTP
 StudyDate); the newest is the reference. A deformable REG whose registered frame is the
 reference course's, whose one source frame is a prior course's and whose grid covers the
 reference CT's body is that course's ``dvf`` (the pipeline resamples it onto the CT grid);
-without one the prior course is registered with the profile's ``[registration]``.
+without one the prior course is registered with the profile's ``[registration]``, starting from
+a received spatial (rigid) REG between the two frames when there is one.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import pydicom
 from ..config import RunConfig, config_with_courses
 from ..errors import AccumulateError, GeometryError, InputError
 from ..io import CourseFiles, discover_courses, read_ct, read_plan
-from ..io._dicom import DEFORMABLE_REG, read_dataset
-from ..registration import body_mask, read_field, uncovered_voxels
+from ..io._dicom import DEFORMABLE_REG, SPATIAL_REG, read_dataset
+from ..registration import body_mask, read_field, rigid_start, uncovered_voxels
 from ._settings import Profile
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,12 @@ PRIOR_PLAN_RELATIONSHIPS = ("PRIOR", "PREDECESSOR")
 
 @dataclass(frozen=True)
 class CaseCourse:
-    """One course with a dose; ``date`` orders the courses, ``dvf`` is a received REG to use for it."""
+    """One course with a dose; ``date`` orders the courses; ``dvf`` (deformable) and ``rigid_start`` are received REGs for it."""
 
     files: CourseFiles
     date: dt.date | None
     dvf: Path | None = None
+    rigid_start: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,17 @@ def newest_change(folder: Path) -> float:
     return newest
 
 
-def _registrations(folder: Path) -> dict[str, dict[str, Path]]:
-    """Deformable REG files by registered frame, then by their single source frame."""
+def _registrations(folder: Path) -> tuple[dict[str, dict[str, Path]], list[Path]]:
+    """Deformable REG files by registered frame, then by their single source frame; and the spatial REG files."""
     found: dict[str, dict[str, Path]] = {}
+    spatial: list[Path] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         try:
             head = pydicom.dcmread(path, specific_tags=["SOPClassUID"], stop_before_pixels=True, force=True)
         except Exception:  # not DICOM: ignored, as discover_courses does
             continue
+        if head.get("SOPClassUID") == SPATIAL_REG:
+            spatial.append(path)
         if head.get("SOPClassUID") != DEFORMABLE_REG:
             continue
         ds = read_dataset(path)
@@ -90,7 +95,7 @@ def _registrations(folder: Path) -> dict[str, dict[str, Path]]:
             found.setdefault(registered, {})[sources.pop()] = path
         else:
             log.info("%s: a deformable REG from %d frames of reference is not used as a given field", path.name, len(sources))
-    return found
+    return found, spatial
 
 
 def _given_field(reg: Path | None, reference: CourseFiles) -> Path | None:
@@ -138,7 +143,7 @@ def assess(folder: Path) -> Assessment:
             for uid in _referenced_prior_plans(course)
             if uid not in plan_uids
         ]
-    registrations = _registrations(folder)
+    registrations, spatial = _registrations(folder)
     frames = {c.frame_of_reference_uid for c in found}
     for registered, by_source in registrations.items():
         if registered in frames:
@@ -150,15 +155,20 @@ def assess(folder: Path) -> Assessment:
     )
     reference = dated[-1][0] if dated else None
     by_source = registrations.get(reference.frame_of_reference_uid or "", {}) if reference else {}
-    courses = tuple(
-        CaseCourse(
-            c, date, _given_field(by_source.get(c.frame_of_reference_uid or ""), reference) if c is not reference else None
-        )
-        for c, date in dated
-    )
+    courses = tuple(_prior(c, date, reference, by_source, spatial) if c is not reference else CaseCourse(c, date)
+                    for c, date in dated)  # fmt: skip
     if len(courses) < 2:
         waiting.append(f"a second course with a dose (found {len(courses)})")
     return Assessment(folder, courses, tuple(dict.fromkeys(waiting)))
+
+
+def _prior(course: CourseFiles, date: dt.date | None, reference: CourseFiles, deformable: dict[str, Path],
+           spatial: list[Path]) -> CaseCourse:  # fmt: skip
+    """A prior course with its received deformable REG (when usable), else a rigid REG to start the registration."""
+    dvf = _given_field(deformable.get(course.frame_of_reference_uid or ""), reference)
+    fixed, moving = reference.frame_of_reference_uid, course.frame_of_reference_uid
+    start = rigid_start(spatial, fixed_frame=fixed, moving_frame=moving) if dvf is None and fixed and moving else None
+    return CaseCourse(course, date, dvf, start[1] if start else None)
 
 
 def _course_table(index: int, course: CaseCourse) -> dict[str, str]:
@@ -176,7 +186,8 @@ def _course_table(index: int, course: CaseCourse) -> dict[str, str]:
     if course.date is None:
         raise InputError(f"{files.plan_path.name}: the plan has no ReviewDate, RTPlanDate or StudyDate to order the courses by")
     table = {"name": f"course{index}_{course.date:%Y%m%d}", "dose": str(files.dose_paths[0])}
-    optional = {"plan": files.plan_path, "structures": files.structure_path, "ct": files.ct_folder, "dvf": course.dvf}
+    optional = {"plan": files.plan_path, "structures": files.structure_path, "ct": files.ct_folder, "dvf": course.dvf,
+                "rigid_start": course.rigid_start}  # fmt: skip
     table.update({key: str(path) for key, path in optional.items() if path is not None})
     return table
 

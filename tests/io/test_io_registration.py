@@ -16,6 +16,7 @@ from accumulate.io import (
     read_deformable_registration,
     read_registration,
     write_deformable_registration,
+    write_spatial_registration,
 )
 
 CT = DICOMPYLER / "ct.0.dcm"
@@ -144,4 +145,29 @@ def test_deformable_registration_validates_with_dciodvfy(tmp_path):
     out = write_deformable_registration(
         DisplacementField(_smooth_field(grid), grid), tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid=MOVING
     )
+    assert dciodvfy_errors(out) == []
+
+
+def _rigid_matrix() -> np.ndarray:
+    return rotation_z(3.0, translation=(4.0, -2.5, 7.0))
+
+
+def test_spatial_registration_round_trip_in_both_readers(tmp_path):
+    from accumulate.registration import read_rigid_registration
+
+    moving_to_fixed = _rigid_matrix()
+    out = write_spatial_registration(moving_to_fixed, tmp_path / "rigid.dcm", fixed_like=CT, moving_frame_uid=MOVING)
+    fixed_frame = str(pydicom.dcmread(CT, stop_before_pixels=True).FrameOfReferenceUID)
+    np.testing.assert_allclose(read_registration(out, source_frame_uid=MOVING), moving_to_fixed, atol=1e-9)
+    np.testing.assert_allclose(read_registration(out, source_frame_uid=fixed_frame), np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(
+        read_rigid_registration(out, fixed_frame=fixed_frame, moving_frame=MOVING), moving_to_fixed, atol=1e-9
+    )
+    with pytest.raises(InputError, match="moving_frame_uid"):
+        write_spatial_registration(moving_to_fixed, tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid="")
+
+
+@pytest.mark.skipif(not HAVE_DCIODVFY, reason="dciodvfy (apt install dicom3tools) not found")
+def test_spatial_registration_validates_with_dciodvfy(tmp_path):
+    out = write_spatial_registration(_rigid_matrix(), tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid=MOVING)
     assert dciodvfy_errors(out) == []

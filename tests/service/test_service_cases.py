@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from accumulate.errors import InputError
 from accumulate.geometry import DisplacementField, Grid
-from accumulate.io import write_deformable_registration
+from accumulate.io import write_deformable_registration, write_spatial_registration
 from accumulate.registration import read_field
 from accumulate.service._cases import assess, run_config
 from accumulate.service._settings import Profile
@@ -84,3 +84,18 @@ def test_a_reg_on_its_own_grid_is_used_only_where_it_covers_the_body(demo, tmp_p
                                   moving_frame_uid=demo.case.prior.frame_of_reference_uid)  # fmt: skip
     found = assess(folder)
     assert found.ready and [c.dvf for c in found.courses] == [folder / "REG.dcm" if used else None, None]
+
+
+def test_a_received_rigid_reg_starts_the_registration_when_no_deformable_reg_came(demo, tmp_path):
+    folder = _case(demo, tmp_path / "case", reg=False)
+    moving_to_fixed = np.eye(4)
+    moving_to_fixed[:3, 3] = (-3.0, 2.0, -4.0)
+    write_spatial_registration(
+        np.eye(4), folder / "REG_MR.dcm", fixed_like=demo.case.prior.dose_path, moving_frame_uid="1.2.826.0.1.7"
+    )  # fmt: skip  (an MR fusion: other frames, passed over)
+    write_spatial_registration(moving_to_fixed, folder / "REG_RT.dcm", fixed_like=demo.case.reirradiation.dose_path,
+                               moving_frame_uid=demo.case.prior.frame_of_reference_uid)  # fmt: skip
+    found = assess(folder)
+    assert found.ready and [(c.dvf, c.rigid_start) for c in found.courses] == [(None, folder / "REG_RT.dcm"), (None, None)]
+    config = run_config(found, Profile(tmp_path / "profile.toml", {}))
+    assert config.courses[0].rigid_start == folder / "REG_RT.dcm" and config.courses[0].dvf is None
