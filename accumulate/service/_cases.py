@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,23 +54,6 @@ class Assessment:
     @property
     def ready(self) -> bool:
         return len(self.courses) >= 2 and not self.waiting_for
-
-
-def newest_change(folder: Path) -> float:
-    """The latest modification or status change (s since the epoch) of anything under ``folder`` (0 if empty).
-
-    The status change time counts too: a copy that keeps the source's modification times still
-    shows when it arrived.
-    """
-    newest = 0.0
-    for base, dirs, names in os.walk(folder):
-        for name in (*dirs, *names):
-            try:
-                info = os.lstat(os.path.join(base, name))
-            except OSError:
-                continue
-            newest = max(newest, info.st_mtime, info.st_ctime)
-    return newest
 
 
 def _registrations(folder: Path) -> tuple[dict[str, dict[str, Path]], list[Path]]:

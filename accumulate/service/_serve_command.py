@@ -83,8 +83,8 @@ def _trigger(settings, patient: str) -> int:
 
 def _status(settings) -> int:
     from ..errors import AccumulateError
-    from ._cases import assess, newest_change
-    from ._storage import Storage
+    from ._cases import assess
+    from ._storage import Storage, newest_change
 
     storage = Storage(settings.storage)
     pending = storage.pending() if storage.incoming.is_dir() else []

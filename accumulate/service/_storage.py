@@ -38,6 +38,24 @@ CASE_STATE = ".case.json"
 INPUT, RESULTS, REASON = "input", "results", "reason.txt"
 
 
+def newest_change(folder: Path) -> float:
+    """The latest modification or status change (s since the epoch) of ``folder`` or anything under it.
+
+    The status change time counts too: a copy that keeps the source's modification times still
+    shows when it arrived. The folder's own times count, so a folder just created, still empty,
+    is not quiet (0 only when it does not exist).
+    """
+    newest = 0.0
+    for base, dirs, names in os.walk(folder):
+        for path in (base, *(os.path.join(base, name) for name in (*dirs, *names))):
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            newest = max(newest, info.st_mtime, info.st_ctime)
+    return newest
+
+
 class StorageFull(Exception):
     """The storage holds ``max_storage_gb`` or more: new objects are refused until retention frees space."""
 
@@ -142,9 +160,15 @@ class Storage:
         """Patient keys with objects waiting in ``incoming/``."""
         return sorted(p.name for p in self.incoming.iterdir() if p.is_dir() and _KEY.match(p.name))
 
-    def claim(self, key: str) -> Path:
-        """Move a patient's incoming objects into a new case folder ``processing/<key>-<time>/input``."""
+    def claim(self, key: str, *, unchanged_since: float | None = None) -> Path | None:
+        """Move a patient's incoming objects into a new case folder ``processing/<key>-<time>/input``.
+
+        With ``unchanged_since`` (the newest change a decision saw), ``None`` and nothing moved if an
+        object arrived since: the check and the move hold the lock that storing takes.
+        """
         with self.lock:
+            if unchanged_since is not None and newest_change(self.incoming / key) > unchanged_since:
+                return None
             stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
             case = unique_path(self.processing / f"{key}-{stamp}")
             make_dirs(case)

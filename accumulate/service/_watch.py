@@ -27,9 +27,8 @@ from pathlib import Path
 import pydicom
 
 from ..pipeline import RunResult
-from ._cases import newest_change
 from ._settings import Profile
-from ._storage import INPUT, is_uid, make_dirs, object_path, unique_path
+from ._storage import INPUT, is_uid, make_dirs, newest_change, object_path, unique_path
 from ._worker import copy_files, keep_report, process, result_files, settle
 
 log = logging.getLogger(__name__)

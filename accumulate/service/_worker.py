@@ -20,10 +20,10 @@ from typing import NamedTuple
 from ..errors import AccumulateError, InputError
 from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
 from ..pipeline import RunResult, run
-from ._cases import Assessment, assess, newest_change, run_config
+from ._cases import Assessment, assess, run_config
 from ._sender import send_files
 from ._settings import Profile, ServiceSettings
-from ._storage import INPUT, REASON, RESULTS, Storage, make_dirs, sender, unique_path
+from ._storage import INPUT, REASON, RESULTS, Storage, make_dirs, newest_change, sender, unique_path
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def settle(case: Path, root: Path, reason: str | None) -> Path:
 
 class _Decision(NamedTuple):
     run: bool
+    changed: float  # the newest change of the case folder the decision saw (s since the epoch)
     reason: str = ""
 
 
@@ -137,8 +138,7 @@ class Worker(threading.Thread):
         for key in sorted(pending, key=lambda k: k not in triggered):
             decision = self._decide(key, key in triggered, now)
             if decision is not None:
-                self._start(key, give_up=decision.reason if not decision.run else None)
-                return True
+                return self._start(key, decision)
         for key in triggered - set(pending):
             log.warning("trigger for patient %s: no pending case; ignored", key)
             self.storage.clear_trigger(key)
@@ -154,27 +154,29 @@ class Worker(threading.Thread):
         try:
             assessment = cached[1] if cached and cached[0] == changed else assess(folder)
         except AccumulateError as exc:
-            return _Decision(False, f"{type(exc).__name__}: {exc}")
+            return _Decision(False, changed, f"{type(exc).__name__}: {exc}")
         self._assessed[key] = (changed, assessment)
         if triggered or assessment.ready:
-            return _Decision(True)
+            return _Decision(True, changed)
         if now - changed >= self.settings.give_up_seconds:
-            hours = (now - changed) / 3600
-            return _Decision(
-                False, f"incomplete: no new object for {hours:.1f} h and still missing {'; '.join(assessment.waiting_for)}"
-            )
+            hours, missing = (now - changed) / 3600, "; ".join(assessment.waiting_for)
+            return _Decision(False, changed, f"incomplete: no new object for {hours:.1f} h and still missing {missing}")
         return None
 
-    def _start(self, key: str, give_up: str | None) -> None:
+    def _start(self, key: str, decision: _Decision) -> bool:
+        """Claim and run (or give up) ``key``'s case; ``False`` if an object arrived since the decision."""
         profile = self.settings.profile_for(sender(self.storage.incoming / key))
-        case = self.storage.claim(key)
+        case = self.storage.claim(key, unchanged_since=decision.changed)
+        if case is None:
+            return False
         self.storage.clear_trigger(key)
         self._assessed.pop(key, None)
-        if give_up is not None:
-            settle(case, self.storage.root, give_up)
+        if not decision.run:
+            settle(case, self.storage.root, decision.reason)
         else:
             log.info("case %s: started (profile %s)", case.name, profile.label)
             self._attempt(case, profile)
+        return True
 
     def resume(self) -> None:
         """Run again the cases a stop interrupted; give up one that was interrupted MAX_ATTEMPTS times."""

@@ -87,3 +87,19 @@ def test_a_case_that_stopped_the_service_three_times_is_given_up(demo, worker):
     worker.resume()
     reason = (worker.storage.failed / case.name / "reason.txt").read_text()
     assert "stopped 3 times" in reason
+
+
+def test_a_folder_being_filled_is_never_given_up_nor_claimed_from_under_a_store(demo, worker):
+    # the race two senders on two cores once hit: the worker saw a patient folder that storing had
+    # just created (still empty), took it for a case quiet since 1970 and gave it up, moving away
+    # the objects stored meanwhile
+    key = worker.storage.patient_key("ACC-DEMO-HN")
+    (worker.storage.incoming / key).mkdir()
+    assert worker.step() is False  # just created, empty: an object is being stored, wait
+    assert list(worker.storage.failed.iterdir()) == []
+
+    stored = _store(worker.storage, demo.case.prior.dose_path)
+    seen = os.stat(stored).st_mtime - 1.0  # what a decision taken just before that store saw
+    assert worker.storage.claim(key, unchanged_since=seen) is None  # something arrived since: not claimed
+    assert stored.is_file()
+    assert worker.storage.claim(key, unchanged_since=time.time() + 1.0) is not None

@@ -47,6 +47,9 @@ def test_watch_once_runs_complete_exports_and_fails_incomplete_ones_with_the_rea
 def test_watch_once_leaves_an_export_that_is_still_being_written(demo, tmp_path, capsys):
     inbox = tmp_path / "inbox"
     _export(demo, inbox / "arriving")
+    (inbox / "just-created").mkdir()  # nothing in it yet: its own creation time says it is not quiet
     assert main(["watch", str(inbox), "--quiet", "3600", "--once"]) == 0
-    assert "left for the next run: arriving" in capsys.readouterr().out
-    assert (inbox / "arriving" / "REG.dcm").is_file() and not (inbox / "done").exists()
+    printed = capsys.readouterr().out
+    assert "left for the next run: arriving" in printed and "just-created" in printed
+    assert (inbox / "arriving" / "REG.dcm").is_file() and (inbox / "just-created").is_dir()
+    assert not (inbox / "done").exists() and not (inbox / "failed").exists()
