@@ -12,6 +12,7 @@ Schema (relative paths are relative to the file)::
     quiet_seconds = 60                # a complete case runs once no object arrived for this long
     give_up_hours = 24                # an incomplete case with no new object for this long moves to failed/
     retention_days = 30               # done/ and failed/ cases older than this are deleted
+    report_retention_days = 365       # optional: reports/<case>/ older than this are deleted (default: kept)
     max_storage_gb = 50               # optional: beyond it new objects are refused (status 0xA700)
     phi_in_logs = false               # false: logs name a patient only by a pseudonymous key
     poll_seconds = 1.0                # how often the worker looks for ready cases and triggers
@@ -51,7 +52,7 @@ from ..errors import ConfigError
 
 SECTIONS = ("service", "destination", "profile", "profiles")
 SERVICE_KEYS = ("ae_title", "bind", "port", "storage", "reports", "allowed_ae_titles", "quiet_seconds", "give_up_hours",
-                "retention_days", "max_storage_gb", "phi_in_logs", "poll_seconds", "max_associations",
+                "retention_days", "report_retention_days", "max_storage_gb", "phi_in_logs", "poll_seconds", "max_associations",
                 "network_timeout_seconds", "tls")  # fmt: skip
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII but backslash, 16 at most
 
@@ -115,6 +116,7 @@ class ServiceSettings:
     quiet_seconds: float = 60.0
     give_up_seconds: float = 24 * 3600.0
     retention_seconds: float = 30 * 86400.0
+    report_retention_seconds: float | None = None
     max_storage_bytes: int | None = None
     phi_in_logs: bool = False
     poll_seconds: float = 1.0
@@ -224,6 +226,7 @@ def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSet
     bind = _bind(service)
     allowed = _allowed(service, bind)
     max_gb = service.number("max_storage_gb")
+    report_days = service.number("report_retention_days")
     max_associations = service.get("max_associations", int, 10)
     if max_associations < 1:
         raise ConfigError(f"{service.where}.max_associations must be >= 1, got {max_associations}")
@@ -256,6 +259,7 @@ def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSet
         quiet_seconds=service.number("quiet_seconds", 60.0, strict=False),
         give_up_seconds=3600.0 * service.number("give_up_hours", 24.0),
         retention_seconds=86400.0 * service.number("retention_days", 30.0),
+        report_retention_seconds=None if report_days is None else 86400.0 * report_days,
         max_storage_bytes=None if max_gb is None else int(max_gb * 1e9),
         phi_in_logs=service.get("phi_in_logs", bool, False),
         poll_seconds=service.number("poll_seconds", 1.0),

@@ -28,6 +28,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
@@ -191,15 +192,21 @@ class Storage:
 
     def expire(self, max_age_s: float, now: float | None = None) -> list[Path]:
         """Delete done/ and failed/ cases settled more than ``max_age_s`` seconds ago; re-measure the usage."""
-        now = time.time() if now is None else now
-        removed = []
-        for settled in (self.done, self.failed):
-            for case in settled.iterdir():
-                if case.is_dir() and now - case.stat().st_mtime > max_age_s:
-                    shutil.rmtree(case, ignore_errors=True)
-                    removed.append(case)
+        removed = expire_folders((self.done, self.failed), max_age_s, now)
         self.measure()
         return removed
+
+
+def expire_folders(parents: Iterable[Path], max_age_s: float, now: float | None = None) -> list[Path]:
+    """Delete the sub-folders of ``parents`` last modified more than ``max_age_s`` seconds before ``now``."""
+    now = time.time() if now is None else now
+    removed = []
+    for parent in (Path(p) for p in parents):
+        for case in parent.iterdir() if parent.is_dir() else ():
+            if case.is_dir() and now - case.stat().st_mtime > max_age_s:
+                shutil.rmtree(case, ignore_errors=True)
+                removed.append(case)
+    return removed
 
 
 def sender(case: Path) -> str | None:

@@ -23,7 +23,7 @@ from ..pipeline import RunResult, run
 from ._cases import Assessment, assess, run_config
 from ._sender import send_files
 from ._settings import Profile, ServiceSettings
-from ._storage import INPUT, REASON, RESULTS, Storage, make_dirs, newest_change, sender, unique_path
+from ._storage import INPUT, REASON, RESULTS, Storage, expire_folders, make_dirs, newest_change, sender, unique_path
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,9 @@ class Worker(threading.Thread):
         if now - self._swept >= self.SWEEP_S:
             for case in self.storage.expire(self.settings.retention_seconds, now):
                 log.info("retention: removed %s", case.name)
+            if self.settings.report_retention_seconds is not None:
+                for report in expire_folders([self.settings.reports], self.settings.report_retention_seconds, now):
+                    log.info("report retention: removed %s", report)
             self._swept = now
         triggered = set(self.storage.triggered())
         pending = self.storage.pending()

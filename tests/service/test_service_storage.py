@@ -103,3 +103,20 @@ def test_a_folder_being_filled_is_never_given_up_nor_claimed_from_under_a_store(
     assert worker.storage.claim(key, unchanged_since=seen) is None  # something arrived since: not claimed
     assert stored.is_file()
     assert worker.storage.claim(key, unchanged_since=time.time() + 1.0) is not None
+
+
+@pytest.mark.parametrize("report_days", [None, 90])
+def test_reports_are_kept_unless_a_report_retention_is_set(tmp_path, report_days):
+    extra = {} if report_days is None else {"report_retention_days": report_days}
+    settings = load_service_settings(write_service_toml(tmp_path, free_port(), **extra))
+    storage = Storage(settings.storage)
+    storage.open()
+    old, recent = settings.reports / "case-old", settings.reports / "case-recent"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<html></html>")
+    now = time.time()
+    os.utime(old, (now - 100 * DAY, now - 100 * DAY))
+    os.utime(recent, (now - 10 * DAY, now - 10 * DAY))
+    Worker(settings, storage, threading.Event()).step(now)
+    assert recent.is_dir() and old.is_dir() == (report_days is None)
