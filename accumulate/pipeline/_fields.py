@@ -12,7 +12,7 @@ from ..config import RegistrationConfig
 from ..errors import InputError
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import find_structure
-from ..registration import assess, body_mask, read_field, register, resample_field, rigid_start, spatial_registrations
+from ..registration import assess, body_mask, on_grid, read_field, register, resample_field, rigid_start, spatial_registrations
 from ._courses import LoadedCourse
 
 
@@ -57,7 +57,7 @@ def field_for(
     if prior.config.dvf is not None:
         field = read_field(prior.config.dvf)
         fixed = _fixed_grid(reference)
-        if fixed is None or field.grid.is_close(fixed, atol_mm=1e-2, atol_direction=1e-4):
+        if fixed is None or on_grid(field, fixed):
             return field, f"given field {prior.config.dvf}"
         source = f"the displacement field '{prior.config.dvf}' of course '{prior.name}'"
         resampled = resample_field(field, fixed, required=body_mask(reference.ct).array, source=source)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..evaluation import DVH, Verdict
-from ..geometry import DisplacementField, Volume
+from ..geometry import Volume
 from ..io import write_deformable_registration, write_dose
 from ..io._atomic import write_json_atomic, write_text_atomic
 from ..registration import write_field
@@ -89,22 +89,16 @@ def _figures(result: RunResult, masks: Mapping[str, Volume], dvhs) -> list[Figur
     ]
 
 
-def write_outputs(
-    result: RunResult,
-    courses: list[LoadedCourse],
-    reference: LoadedCourse,
-    fields: Mapping[str, DisplacementField],
-    dvhs: Mapping[tuple[str, str], Mapping[str, DVH]],
-    masks: Mapping[str, Volume],
-    registration: Mapping[str, Any],
-    intervals: Mapping[str, float],
-    recovery: Mapping[str, Any],
-    alpha_beta: Mapping[str, float],
-    notes: list[str],
-    stage_seconds: Mapping[str, float],
-) -> None:
-    """Write every output of a run into ``result.output_dir`` and fill ``result.files`` and ``result.summary``."""
+def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None:
+    """Write every output of a run (its ``prepared`` case and ``evaluation``) into ``result.output_dir``.
+
+    Fills ``result.files`` and ``result.summary``.
+    """
     out, config, files = result.output_dir, result.config, result.files
+    prepared, dvhs = result.prepared, result.evaluation.dvhs
+    courses, reference, fields, masks = prepared.courses, prepared.reference, prepared.fields, prepared.masks
+    registration, intervals, notes = prepared.registration, prepared.intervals, prepared.notes
+    recovery, alpha_beta = prepared.maps.recovery, prepared.maps.alpha_beta_values
     like, x = reference.dose_path, config.reference_dose_per_fraction
     all_plans = _plan_uids(courses)
 

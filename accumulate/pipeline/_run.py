@@ -87,9 +87,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     stages.start("write outputs")
     result = RunResult(config, out, evaluation.cumulative, evaluation.physical, evaluation.remaining, prepared.warped,
                        evaluation.verdicts, {}, prepared=prepared, evaluation=evaluation)  # fmt: skip
-    write_outputs(result, prepared.courses, prepared.reference, prepared.fields, evaluation.dvhs, prepared.masks,
-                  prepared.registration, prepared.intervals, prepared.maps.recovery, prepared.maps.alpha_beta_values,
-                  prepared.notes, stages.seconds)  # fmt: skip
+    write_outputs(result, stages.seconds)
     stages.done()
     result.summary["stages_s"] = stages.seconds
     return result

@@ -5,7 +5,7 @@ The displacement field lives on the fixed grid; the moving point of fixed point 
 """
 
 from ._elastix import RegistrationResult, preset_files, presets, register
-from ._field_io import check_field_grid, read_field, write_field
+from ._field_io import check_field_grid, on_grid, read_field, write_field
 from ._images import body_mask, read_image, read_mask
 from ._initial import find_spatial_registration, read_rigid_registration, rigid_start, spatial_registrations
 from ._quality import dice, inverse_consistency_error, jacobian_determinant, read_elastix_points, target_registration_error
@@ -26,6 +26,7 @@ __all__ = [
     "inverse_consistency_error",
     "invert",
     "jacobian_determinant",
+    "on_grid",
     "preset_files",
     "presets",
     "read_elastix_points",

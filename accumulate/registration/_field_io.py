@@ -40,9 +40,14 @@ def _dicom_function(name: str) -> Any:
     return function
 
 
+def on_grid(field: DisplacementField, fixed_grid: Grid) -> bool:
+    """Whether ``field`` lies on ``fixed_grid``: shape, and origin/spacing within 0.01 mm, direction within 1e-4."""
+    return field.grid.is_close(fixed_grid, atol_mm=1e-2, atol_direction=1e-4)
+
+
 def check_field_grid(field: DisplacementField, fixed_grid: Grid, source: Any = "the displacement field") -> None:
-    """Raise :class:`GeometryError` unless ``field`` lies on ``fixed_grid`` (shape, origin, spacing, direction)."""
-    if not field.grid.is_close(fixed_grid, atol_mm=1e-2, atol_direction=1e-4):
+    """Raise :class:`GeometryError` unless ``field`` lies on ``fixed_grid`` (see :func:`on_grid`)."""
+    if not on_grid(field, fixed_grid):
         raise GeometryError(
             f"{source} is not on the fixed CT's grid, so it cannot map that CT's voxels.\n"
             f"  field    : {field.grid.describe()}\n  fixed CT : {fixed_grid.describe()}\n"
