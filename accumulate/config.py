@@ -14,9 +14,12 @@ Paths are relative to the configuration file. Every error names the file and the
                                     # skips registration; resampled onto the reference CT grid if on another
     rigid_start = "REG.dcm"         # a DICOM spatial REG (prior frame -> reference frame) that starts elastix;
                                     # without it, one found in either course's export folder is used
+    registration = "none"           # this course only: none (identity field) | rigid | fast | accurate; default:
+                                    # the identity when the course shares the reference's frame and CT series,
+                                    # else [registration]
 
     [registration]
-    preset = "accurate"             # fast | accurate; or parameter_files = ["a.txt", "b.txt"]
+    preset = "accurate"             # fast | accurate | rigid | none; or parameter_files = ["a.txt", "b.txt"]
     dvf = "field.mha"               # with a single prior course: the same as the course key
 
     [warp]
@@ -27,6 +30,8 @@ Paths are relative to the configuration file. Every error names the file and the
     alpha_beta_default = 3.0
     reference_dose_per_fraction = 2.0
     alpha_beta_priority = "lowest"  # lowest | highest | [names]
+    overlaps = "shared"             # shared: a voxel in several structures takes one alpha/beta (priority) and the
+                                    # least recovery; own: each structure's metrics use its own parameters
     [radiobiology.alpha_beta]
     SpinalCord = 2.0
 
@@ -47,6 +52,12 @@ Paths are relative to the configuration file. Every error names the file and the
     [run]
     backend = "auto"
 
+    [accept]                        # unusual values that are intended (see accumulate.plausibility); each is
+    "course.prior.interval_months" = 700   # listed in the summary and the report as an override
+    absent_structures = ["Chiasm"]  # constraints on these may be absent from a case ("all": any)
+    patient_ids = ["123", "123-B"]  # several PatientIDs that are the same patient (a renamed ID)
+    unverified_identity = true      # accept inputs without DICOM identity (research formats)
+
 Everything but ``[[course]]`` is the *settings*: a service profile or a cohort's base
 configuration is a settings file, and :func:`config_with_courses` joins it to courses found
 elsewhere (a DICOM receiver's case, a cohort manifest row).
@@ -55,17 +66,20 @@ elsewhere (a DICOM receiver's case, a cohort manifest row).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputError
-from .evaluation.constraints import ConstraintSet, load_constraint_set, parse_constraint_set
+from .errors import AccumulateError, ConfigError, InputError
+from .evaluation.constraints import ConstraintSet, check_limits, load_constraint_set, parse_constraint_set
+from .names import normalise
+from .plausibility import Checks, Finding
 from .radiobiology.recovery import RecoveryModel, recovery_model
 
-SECTIONS = ("course", "registration", "warp", "radiobiology", "recovery", "constraints", "structures", "output", "run")
+SECTIONS = ("course", "registration", "warp", "radiobiology", "recovery", "constraints", "structures", "output", "run", "accept")
 COURSE_KEYS = (
     "name",
     "dicom",
@@ -79,11 +93,17 @@ COURSE_KEYS = (
     "rbe",
     "dvf",
     "rigid_start",
+    "registration",
     "reference",
 )
 EXPLICIT_FILES = ("ct", "dose", "plan", "structures")
 PRESETS = ("fast", "accurate")
-BACKENDS = ("auto", "numpy", "numba", "cupy")
+#: Registration modes of a prior course: no registration (identity field), rigid only, or a deformable preset.
+REGISTRATIONS = ("none", "rigid", *PRESETS)
+BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-host")
+OVERLAPS = ("shared", "own")
+#: [accept] keys that are not values of a check.
+ACCEPT_FLAGS = ("absent_structures", "patient_ids", "unverified_identity")
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class CourseConfig:
     rbe: float = 1.0
     dvf: Path | None = None
     rigid_start: Path | None = None
+    registration: str | None = None
     reference: bool = False
 
 
@@ -123,15 +144,23 @@ class RunConfig:
     alpha_beta: Mapping[str, float] = field(default_factory=dict)
     alpha_beta_priority: str | tuple[str, ...] = "lowest"
     reference_dose_per_fraction: float = 2.0
+    overlaps: str = "shared"
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
     output_dir: Path = Path("out")
     backend: str = "auto"
+    accept: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
 
     @property
     def reference(self) -> CourseConfig:
         return self.courses[self.reference_index]
+
+    def accepts_absent(self, name: str) -> bool:
+        """Whether ``[accept] absent_structures`` allows the structure ``name`` to be absent from a case."""
+        absent = self.accept.get("absent_structures", [])
+        return absent == "all" or normalise(name) in {normalise(n) for n in absent}
 
 
 class TableReader:
@@ -160,6 +189,8 @@ class TableReader:
         value = self.get(key, (int, float), default)
         if value is None:
             return None
+        if not math.isfinite(value):
+            raise ConfigError(f"{self.where}.{key} must be a finite number, got {value!r}")
         if value < minimum or (strict and value == minimum):
             raise ConfigError(f"{self.where}.{key} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
         return float(value)
@@ -191,15 +222,30 @@ def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> Cou
     date = r.get("date", dt.date)
     if isinstance(date, dt.datetime):
         date = date.date()
+    registration = r.choice("registration", REGISTRATIONS, None) if "registration" in r.table else None
+    if registration is not None and paths["dvf"] is not None:
+        raise ConfigError(f"{r.where}: give 'dvf' (a given field) or 'registration', not both")
     return CourseConfig(
         name=name,
         fractions=r.number("fractions"),
         date=date,
         interval_months=r.number("interval_months", minimum=0.0, strict=False),
         rbe=r.number("rbe", 1.0),
+        registration=registration,
         reference=r.get("reference", bool, False),
         **paths,
     )
+
+
+def check_course(course: CourseConfig, checks: Checks) -> None:
+    """Plausibility of the numbers a [[course]] table states (fractions, interval, RBE)."""
+    key = f"course.{course.name}"
+    checks.number(f"{key}.fractions", course.fractions, "fractions")
+    if course.fractions is not None and not float(course.fractions).is_integer():
+        checks.unusual(f"{key}.fractions", course.fractions, f"{key}.fractions = {course.fractions:g} is not a whole number")
+    checks.number(f"{key}.interval_months", course.interval_months, "interval_months")
+    if course.rbe != 1.0:
+        checks.number(f"{key}.rbe", course.rbe, "rbe")
 
 
 def _courses(top: TableReader, where: str, base: Path, shared_dvf: Path | None) -> tuple[tuple[CourseConfig, ...], int]:
@@ -227,10 +273,60 @@ def _courses(top: TableReader, where: str, base: Path, shared_dvf: Path | None) 
     return courses, reference_index
 
 
-def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
+def _accept(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The [accept] table: {key: the intended value}, and the flags of :data:`ACCEPT_FLAGS`, checked for type."""
+    accept = dict(TableReader(table, f"{where}: [accept]", tuple(table)).table)
+    absent = accept.get("absent_structures", [])
+    if absent != "all" and not (isinstance(absent, list) and all(isinstance(n, str) for n in absent)):
+        raise ConfigError(f'{where}: [accept].absent_structures must be a list of structure names or "all", got {absent!r}')
+    ids = accept.get("patient_ids", [])
+    if not (isinstance(ids, list) and all(isinstance(n, str) and n for n in ids)):
+        raise ConfigError(f"{where}: [accept].patient_ids must be a list of PatientIDs (strings), got {ids!r}")
+    if not isinstance(accept.get("unverified_identity", False), bool):
+        raise ConfigError(f"{where}: [accept].unverified_identity must be true or false, got {accept['unverified_identity']!r}")
+    return accept
+
+
+def _recovery(table: Mapping[str, Any], where: str) -> dict[str, RecoveryModel]:
+    recovery = {}
+    for name, spec in table.items():
+        try:
+            recovery[name] = recovery_model(spec)
+        except (InputError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: [recovery.{name}]: {exc}") from None
+    return recovery
+
+
+def _constraints(cons: Mapping[str, Any] | None, where: str, base: Path) -> ConstraintSet | None:
+    if cons is None:
+        return None
+    cr = TableReader(cons, f"{where}: [constraints]", ("set", "constraint", "name", "description"))
+    if "set" in cons and "constraint" in cons:
+        raise ConfigError(f"{where}: [constraints]: give 'set' or inline [[constraints.constraint]] tables, not both")
+    set_name = cr.get("set", str)
+    if set_name is None:
+        return parse_constraint_set(cons, f"{where}: [constraints]")
+    return load_constraint_set(base / set_name if set_name.endswith(".toml") else set_name)
+
+
+def check_settings(settings: Mapping[str, Any], checks: Checks) -> None:
+    """Plausibility of the numbers in the settings: alpha/beta values, EQDx's x, the constraints' limits."""
+    checks.number("radiobiology.alpha_beta_default", settings["alpha_beta_default"], "alpha_beta")
+    for name, value in settings["alpha_beta"].items():
+        checks.number(f"radiobiology.alpha_beta.{name}", value, "alpha_beta", what=f"alpha/beta of {name}")
+    x = settings["reference_dose_per_fraction"]
+    if x != 0:  # 0: BED, legitimate
+        checks.number("radiobiology.reference_dose_per_fraction", x, "reference_dose_per_fraction")
+    if settings["constraints"] is not None:
+        check_limits(settings["constraints"], checks)
+
+
+def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None = None) -> dict[str, Any]:
     """Validate every section but [[course]]; returns the RunConfig fields they set.
 
     ``source`` is the file the table came from: relative paths are resolved against its folder.
+    The plausibility of the values (:mod:`accumulate.plausibility`) is checked into ``checks``;
+    without ``checks`` a refused value raises a ConfigError listing every refusal.
     """
     where = str(source)
     base = source.parent
@@ -248,48 +344,24 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
     radio = TableReader(
         top.get("radiobiology", dict, {}),
         f"{where}: [radiobiology]",
-        ("alpha_beta_default", "reference_dose_per_fraction", "alpha_beta", "alpha_beta_priority"),
+        ("alpha_beta_default", "reference_dose_per_fraction", "alpha_beta", "alpha_beta_priority", "overlaps"),
     )
-    alpha_beta = {}
     ab_table = TableReader(
         radio.get("alpha_beta", dict, {}), f"{where}: [radiobiology.alpha_beta]", tuple(radio.table.get("alpha_beta", {}))
     )
-    for name in ab_table.table:
-        alpha_beta[name] = ab_table.number(name)
+    alpha_beta = {name: ab_table.number(name) for name in ab_table.table}
     priority = radio.get("alpha_beta_priority", (str, list), "lowest")
-    recovery = {}
-    for name, spec in top.get("recovery", dict, {}).items():
-        try:
-            recovery[name] = recovery_model(spec)
-        except InputError as exc:
-            raise ConfigError(f"{where}: [recovery.{name}]: {exc}") from None
-
-    constraints = None
-    cons = top.get("constraints", dict)
-    if cons is not None:
-        cr = TableReader(cons, f"{where}: [constraints]", ("set", "constraint", "name", "description"))
-        if "set" in cons and "constraint" in cons:
-            raise ConfigError(f"{where}: [constraints]: give 'set' or inline [[constraints.constraint]] tables, not both")
-        set_name = cr.get("set", str)
-        if set_name is not None:
-            candidate = base / set_name
-            constraints = load_constraint_set(candidate if set_name.endswith(".toml") else set_name)
-        else:
-            constraints = parse_constraint_set(cons, f"{where}: [constraints]")
-
     structures = TableReader(top.get("structures", dict, {}), f"{where}: [structures]", ("rename",))
     rename_table = structures.get("rename", dict, {})
     rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
-    structure_rename = {old: rename.get(old, str) for old in rename_table}
-
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
     subsamples = warp.get("subsamples", int, 2)
     if subsamples < 1:
         raise ConfigError(f"{where}: [warp].subsamples must be >= 1, got {subsamples}")
-    return {
+    settings = {
         "source": source,
-        "registration": RegistrationConfig(reg.choice("preset", PRESETS, "accurate"), files),
+        "registration": RegistrationConfig(reg.choice("preset", REGISTRATIONS, "accurate"), files),
         "shared_dvf": shared_dvf,
         "warp_method": warp.choice("method", ("mass", "direct"), "mass"),
         "subsamples": subsamples,
@@ -297,31 +369,116 @@ def parse_settings(table: Mapping[str, Any], source: Path) -> dict[str, Any]:
         "alpha_beta": alpha_beta,
         "alpha_beta_priority": priority if isinstance(priority, str) else tuple(priority),
         "reference_dose_per_fraction": radio.number("reference_dose_per_fraction", 2.0, strict=False),
-        "recovery": recovery,
-        "constraints": constraints,
-        "structure_rename": structure_rename,
+        "overlaps": radio.choice("overlaps", OVERLAPS, "shared"),
+        "recovery": _recovery(top.get("recovery", dict, {}), where),
+        "constraints": _constraints(top.get("constraints", dict), where, base),
+        "structure_rename": {old: rename.get(old, str) for old in rename_table},
         "output_dir": output.path("dir", base) or (base / "out").resolve(),
         "backend": run.choice("backend", BACKENDS, "auto"),
+        "accept": _accept(top.get("accept", dict, {}), where),
     }
+    own = checks is None
+    checks = Checks(settings["accept"], where) if own else checks
+    check_settings(settings, checks)
+    if own:
+        checks.raise_if_refused()
+    settings["findings"] = tuple(checks.findings)
+    return settings
 
 
 def parse_config(table: Mapping[str, Any], source: Path) -> RunConfig:
-    """A RunConfig from a parsed TOML table; ``source`` is the file (paths are relative to its folder)."""
-    settings = parse_settings(table, source)
+    """A RunConfig from a parsed TOML table; ``source`` is the file (paths are relative to its folder).
+
+    Raises a ConfigError listing every implausible value (see :mod:`accumulate.plausibility`).
+    """
+    accept = _accept(table.get("accept", {}) if isinstance(table, Mapping) else {}, str(source))
+    checks = Checks(accept, str(source))
+    settings = parse_settings(table, source, checks)
     shared_dvf = settings.pop("shared_dvf")
     courses, reference_index = _courses(TableReader(table, str(source), SECTIONS), str(source), source.parent, shared_dvf)
+    for course in courses:
+        check_course(course, checks)
+    checks.raise_if_refused()
+    settings["findings"] = tuple(checks.findings)
     return RunConfig(courses=courses, reference_index=reference_index, **settings)
 
 
+#: A configuration larger than this is not one (bounded reading of whatever file was named).
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The table of a TOML file; a missing or malformed file is a ConfigError naming it."""
+    """The table of a TOML file; a missing, unreadable or malformed file is a ConfigError naming it.
+
+    A folder, a DICOM file or a binary file named where a configuration is expected gets a
+    message that says what it is and what to write instead.
+    """
     source = Path(path)
+    if source.is_dir():
+        raise ConfigError(_folder_hint(source))
     try:
-        return tomllib.loads(source.read_text(encoding="utf-8"))
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"configuration file {source} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"configuration file {source} cannot be read: {exc.strerror or exc}") from None
+    if _looks_like_dicom(data):
+        raise ConfigError(
+            f"{source} is a DICOM file, not a run configuration. Write a TOML configuration that names the courses "
+            "(see configs/examples/demo-hn.toml, or run 'accumulate run' on the export folder for a template)"
+        )
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a run configuration")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source} is not a text file (not UTF-8): a run configuration is a TOML text file") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+
+def _looks_like_dicom(data: bytes) -> bool:
+    return data[128:132] == b"DICM" or data[:2] in (b"\x08\x00", b"\x02\x00") and len(data) > 8
+
+
+def _plan_date(path: Path | None) -> dt.date | None:
+    from .io import read_plan
+
+    if path is None:
+        return None
+    plan = read_plan(path)
+    return plan.review_date or plan.plan_date or plan.study_date
+
+
+def _folder_hint(folder: Path) -> str:
+    """What to say when a folder is named as a configuration: a template naming the courses found in it."""
+    from .io import discover_courses
+
+    head = f"{folder} is a folder, not a run configuration (a TOML file)"
+    try:
+        courses = [c for c in discover_courses(folder) if c.dose_paths]
+        courses.sort(key=lambda c: (_plan_date(c.plan_path) or dt.date.min, str(c.plan_path)))
+    except AccumulateError:
+        courses = []
+    if not courses:
+        return f"{head}; write one naming the courses (see configs/examples/demo-hn.toml)"
+    tables = []
+    for i, course in enumerate(courses, start=1):
+        lines = [f'[[course]]\nname = "course{i}"', f'dose = "{course.dose_paths[0]}"']
+        lines += [
+            f'{key} = "{value}"'
+            for key, value in (("plan", course.plan_path), ("structures", course.structure_path), ("ct", course.ct_folder))
+            if value is not None
+        ]
+        tables.append("\n".join(lines))
+    return (
+        f"{head}. It is an export holding {len(courses)} course(s) with a dose; write a configuration such as this one "
+        "(courses oldest first, the last is the reference; add [radiobiology], [recovery] and [constraints]):\n\n"
+        + "\n\n".join(tables)
+    )
 
 
 def config_with_courses(settings: Mapping[str, Any], courses: list[Mapping[str, Any]], source: Path) -> RunConfig:

@@ -28,3 +28,7 @@ class BackendUnavailable(AccumulateError, RuntimeError):
 
 class RegistrationError(AccumulateError, RuntimeError):
     """Image registration failed: images that do not overlap, empty masks, a failed optimisation."""
+
+
+class OutputError(AccumulateError):
+    """Outputs that cannot be written: a folder that is a file or holds other files, no permission, a full disk."""

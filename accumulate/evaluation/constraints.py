@@ -24,17 +24,28 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._resources import resource_dir
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from ..names import Match, match_structure
+from ..plausibility import Checks
 from .dvh import _METRIC, DVH
 
 SCOPES = ("cumulative", "new_course")
 QUANTITIES = ("eqd2", "physical")
+
+
+def equivalent_x(quantity: str) -> float | None:
+    """The x (Gy per fraction) of an EQDx quantity name (``"eqd2"`` -> 2.0, ``"bed"`` -> 0.0); None for physical dose."""
+    if quantity == "physical":
+        return None
+    if quantity == "bed":
+        return 0.0
+    return float(quantity[3:])
 
 
 @dataclass(frozen=True)
@@ -71,23 +82,45 @@ class Constraint:
         return f"{self.structure} {self.metric}{scope} <= {self.limit:g}{steps}"
 
 
+#: The states a constraint ends in. Only "met" and "not met" are evaluated; a run passes only when every
+#: constraint is "met" (or "absent (accepted)": a structure the configuration allows to be missing).
+MET, NOT_MET, NOT_EVALUATED, ACCEPTED_ABSENT = "met", "not met", "not evaluated", "absent (accepted)"
+#: Why a constraint was not evaluated.
+ABSENT, AMBIGUOUS, EMPTY, UNDEFINED = "structure absent", "ambiguous match", "empty on the grid", "metric undefined"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one constraint: value, limit, margin (limit - value) and verdict."""
+    """The outcome of one constraint: value, limit, margin (limit - value), verdict and state.
+
+    ``verdict`` is what is shown (pass | fail | desirable | acceptable | exceeded | not evaluated |
+    absent (accepted)); ``state`` is :data:`MET`, :data:`NOT_MET`, :data:`NOT_EVALUATED` or
+    :data:`ACCEPTED_ABSENT`; ``reason`` says why a constraint was not evaluated (:data:`ABSENT`,
+    :data:`AMBIGUOUS`, :data:`EMPTY`, :data:`UNDEFINED`, with details); ``note`` anything else worth saying.
+    """
 
     constraint: Constraint
     structure_found: str | None
     value: float | None
     limit: float
     margin: float | None
-    verdict: str  # pass | fail | desirable | acceptable | exceeded | not evaluated
+    verdict: str
+    state: str = MET
+    reason: str = ""
     note: str = ""
 
     @property
     def passed(self) -> bool | None:
-        if self.value is None:
-            return None
-        return self.verdict in ("pass", "desirable", "acceptable")
+        """True when met, False when not met, None when not evaluated (or absent and accepted)."""
+        if self.state == MET:
+            return True
+        if self.state == NOT_MET:
+            return False
+        return None
+
+    @property
+    def evaluated(self) -> bool:
+        return self.state in (MET, NOT_MET)
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,31 @@ def parse_constraint_set(table: Mapping[str, Any], origin: str = "inline") -> Co
     return ConstraintSet(str(table.get("name", Path(origin).stem)), constraints, str(table.get("description", "")), origin)
 
 
+def check_limits(constraints: ConstraintSet, checks: Checks) -> None:
+    """Plausibility of every limit of ``constraints`` (keys ``constraint.<n>.<field>``, n from 1).
+
+    See :mod:`accumulate.plausibility` for the ranges and how ``[accept]`` overrides them.
+    """
+    for n, c in enumerate(constraints.constraints, start=1):
+        key = f"constraint.{n}"
+        what = f"limit of {c.structure} {c.metric}"
+        match = _METRIC.match(c.metric)
+        volume_metric = match is not None and match.group(4) is not None
+        if volume_metric:
+            checks.number(f"{key}.metric", float(match.group(4)), "limit_gy", what=f"dose threshold of {c.structure} {c.metric}")
+            if match.group(5):
+                checks.number(f"{key}.limit", c.limit, "volume_percent", what=what)
+        elif c.limit is not None:
+            checks.number(f"{key}.limit", c.limit, "limit_gy", what=what)
+        checks.number(f"{key}.tolerance", c.tolerance, "limit_gy", what=f"tolerance of {c.structure} {c.metric}")
+        for name, percent in c.levels:
+            checks.number(f"{key}.levels.{name}", percent, "tolerance_levels")
+        for i, (months, limit) in enumerate(c.steps, start=1):
+            checks.number(f"{key}.steps.{i}.min_months", months, "interval_months")
+            if not volume_metric:
+                checks.number(f"{key}.steps.{i}.limit", limit, "limit_gy", what=f"stepped {what}")
+
+
 def constraint_set_names() -> list[str]:
     """Names of the constraint sets shipped in ``configs/constraints``."""
     return sorted(p.stem for p in (resource_dir("configs") / "constraints").glob("*.toml"))
@@ -180,8 +238,9 @@ def load_constraint_set(name_or_path: str | Path) -> ConstraintSet:
 def evaluate(
     constraints: ConstraintSet,
     dvhs: Mapping[tuple[str, str], Mapping[str, DVH]],
-    find_structure: Callable[[str], str | None],
+    structures: Iterable[str] | Callable[[str], Match],
     interval_months: float | None = None,
+    accept_absent: Callable[[str], bool] = lambda name: False,
 ) -> list[Verdict]:
     """Verdicts for every constraint.
 
@@ -189,22 +248,57 @@ def evaluate(
     ----------
     dvhs : {(scope, quantity): {structure name in the case: DVH}}
         E.g. ``("cumulative", "eqd2")`` for the cumulative EQD2 and ``("new_course", "physical")``.
-    find_structure : callable
-        Maps a constraint's canonical structure name to the case's name (synonyms), or None.
+        A structure of the case that has no DVH is empty on the dose grid.
+    structures : iterable of str, or callable
+        The case's structure names (each constraint's name is matched among them by
+        :func:`accumulate.names.match_structure`), or a callable giving a name's
+        :class:`accumulate.names.Match` (the pipeline's, with the case's renames applied).
     interval_months : float, optional
         Time since the last prior course, for limits that step up with the interval.
+    accept_absent : callable
+        Whether a structure may be absent (``[accept] absent_structures``): its constraints are
+        then ``absent (accepted)`` instead of ``not evaluated``.
+
+    Returns
+    -------
+    list of Verdict
+        In the order of the set; see :class:`Verdict` for the states and reasons.
     """
+    if callable(structures):
+        match = structures
+    else:
+        names = list(structures)
+
+        def match(name: str) -> Match:
+            return match_structure(names, name)
+
     verdicts = []
     for constraint in constraints.constraints:
         limit = constraint.limit_for(interval_months)
-        found = find_structure(constraint.structure)
-        table = dvhs.get((constraint.scope, constraint.quantity), {})
-        if found is None or found not in table:
-            note = "structure not in this case" if found is None else f"no {constraint.scope} {constraint.quantity} DVH"
-            verdicts.append(Verdict(constraint, found, None, limit, None, "not evaluated", note))
-            continue
-        value = table[found].metric(constraint.metric)
-        verdicts.append(Verdict(constraint, found, value, limit, limit - value, _verdict(constraint, value, limit)))
+        found = match(constraint.structure)
+        table = dvhs.get((constraint.scope, constraint.quantity))
+
+        def skipped(reason: str, state: str = NOT_EVALUATED, c=constraint, lim=limit, name=found.found) -> Verdict:
+            return Verdict(c, name, None, lim, None, state, state, reason)
+
+        if found.how == "ambiguous":
+            verdicts.append(skipped(f"{AMBIGUOUS}: {list(found.candidates)}"))
+        elif found.found is None:
+            accepted = accept_absent(constraint.structure)
+            verdicts.append(skipped(ABSENT, ACCEPTED_ABSENT if accepted else NOT_EVALUATED))
+        elif table is None:
+            verdicts.append(skipped(f"no {constraint.scope} {constraint.quantity} dose was computed"))
+        elif found.found not in table:
+            verdicts.append(skipped(f"{EMPTY}: {found.found} has no volume inside the dose grid"))
+        else:
+            try:
+                value = table[found.found].metric(constraint.metric)
+            except InputError as exc:
+                verdicts.append(skipped(f"{UNDEFINED}: {exc}"))
+                continue
+            verdict = _verdict(constraint, value, limit)
+            state = MET if verdict in ("pass", "desirable", "acceptable") else NOT_MET
+            verdicts.append(Verdict(constraint, found.found, value, limit, limit - value, verdict, state))
     return verdicts
 
 

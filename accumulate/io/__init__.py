@@ -4,9 +4,11 @@ Units and conventions: doses in Gy (Gy(RBE) for RBE-weighted doses), CT in HU, p
 LPS mm, arrays (z, y, x); see :mod:`accumulate.geometry`. Every write is atomic.
 """
 
+from ..names import find_structure
 from ._ct import read_ct
 from ._discovery import CourseFiles, discover_courses
 from ._dose_writer import write_dose
+from ._itkio import is_itk_path
 from ._registration import (
     displacement_from_matrix,
     read_deformable_registration,
@@ -17,7 +19,6 @@ from ._registration import (
 from ._rtdose import read_dose
 from ._rtplan import Plan, read_plan
 from ._rtstruct import read_structures
-from ._synonyms import find_structure
 
 __all__ = [
     "CourseFiles",
@@ -25,6 +26,7 @@ __all__ = [
     "discover_courses",
     "displacement_from_matrix",
     "find_structure",
+    "is_itk_path",
     "read_ct",
     "read_deformable_registration",
     "read_dose",

@@ -43,7 +43,7 @@ def scan_folder(folder: PathLike) -> tuple[list[tuple[Path, Dataset]], list[Path
     return found, skipped
 
 
-def _ct_series(folder: Path, series_uid: str | None) -> list[tuple[Path, Dataset]]:
+def ct_series(folder: Path, series_uid: str | None) -> list[tuple[Path, Dataset]]:
     found, skipped = scan_folder(folder)
     if skipped:
         log.info("%s: %d files are not DICOM and were skipped (%s ...)", folder, len(skipped), skipped[0].name)
@@ -77,7 +77,7 @@ def _ct_series(folder: Path, series_uid: str | None) -> list[tuple[Path, Dataset
 
 
 def _check_consistent(files: list[tuple[Path, Dataset]], folder: Path) -> None:
-    for keyword in ("FrameOfReferenceUID", "Rows", "Columns"):
+    for keyword in ("FrameOfReferenceUID", "PatientID", "Rows", "Columns"):
         values = {str(ds.get(keyword)) for _, ds in files}
         if len(values) > 1:
             raise InputError(f"{folder}: CT slices disagree on {keyword} ({sorted(values)}); the series is mixed or corrupt")
@@ -150,7 +150,7 @@ def read_ct(
     if root.is_file() and is_itk_path(root):
         volume = read_itk_volume(root, quantity="hu", unit="HU")
         return volume.with_array(volume.array.astype(np.float32))
-    files = _ct_series(root, series_uid)
+    files = ct_series(root, series_uid)
     _check_consistent(files, root)
     first_path, first = files[0]
     axes = plane_axes(first.ImageOrientationPatient, first_path)

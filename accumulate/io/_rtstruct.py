@@ -12,10 +12,10 @@ from pydicom.dataset import Dataset
 
 from ..errors import GeometryError, InputError
 from ..geometry import Grid, Volume
+from ..names import find_structure
 from ._dicom import PathLike, read_dataset
 from ._dicom import frame_of_reference_uid as frame_of
 from ._raster import rasterise
-from ._synonyms import find_structure
 
 log = logging.getLogger(__name__)
 

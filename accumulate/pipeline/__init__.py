@@ -5,9 +5,23 @@ A run keeps its preparation (courses read, fields, warped doses) in ``RunResult.
 verdicts) on it under other radiobiology settings: ``evaluate(result.prepared.variant(other))``.
 """
 
+from ._command import print_summary
 from ._evaluate import Evaluation, evaluate
 from ._outputs import UNCONSTRAINED_GY
-from ._prepare import Prepared
+from ._prepare import Preflight, Prepared, preflight
 from ._run import RunResult, run
+from ._status import RunStatus, run_status
 
-__all__ = ["UNCONSTRAINED_GY", "Evaluation", "Prepared", "RunResult", "evaluate", "run"]
+__all__ = [
+    "UNCONSTRAINED_GY",
+    "Evaluation",
+    "Preflight",
+    "Prepared",
+    "RunResult",
+    "RunStatus",
+    "evaluate",
+    "preflight",
+    "print_summary",
+    "run",
+    "run_status",
+]

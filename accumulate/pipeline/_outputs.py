@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +44,12 @@ def _plan_uids(courses: list[LoadedCourse]) -> list[str]:
     return [c.plan.sop_instance_uid for c in courses if c.plan is not None]
 
 
-def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]) -> None:
+def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]], keys: Sequence[tuple[str, str]]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["scope", "quantity", "structure", "dose_gy", "volume_cc", "volume_percent"])
-    for (scope, quantity), per_structure in dvhs.items():
-        for name, h in per_structure.items():
+    for scope, quantity in keys:
+        for name, h in dvhs[(scope, quantity)].items():
             bins, volume = h.cumulative_curve(0.1)
             for d, v in zip(bins, volume, strict=True):
                 writer.writerow([scope, quantity, name, f"{d:.2f}", f"{v:.5f}", f"{100 * v / h.total_cc:.3f}"])
@@ -60,31 +60,47 @@ def _verdict_row(v: Verdict) -> dict[str, Any]:
     c = v.constraint
     return {
         "structure": c.structure, "found_as": v.structure_found, "metric": c.metric, "scope": c.scope, "quantity": c.quantity,
-        "value": v.value, "limit": v.limit, "margin": v.margin, "verdict": v.verdict, "constraint": c.describe(),
-        "source": c.source, "note": v.note,
+        "value": v.value, "limit": v.limit, "margin": v.margin, "verdict": v.verdict, "state": v.state, "reason": v.reason,
+        "constraint": c.describe(), "source": c.source, "note": v.note,
     }  # fmt: skip
 
 
-def _structure_rows(dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]) -> list[dict[str, Any]]:
+def _structure_rows(dvhs: Mapping[tuple[str, str], Mapping[str, DVH]], keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     rows = []
-    for name in dvhs[("cumulative", "eqd2")]:
-        row: dict[str, Any] = {"structure": name, "volume_cc": round(dvhs[("cumulative", "eqd2")][name].total_cc, 3)}
-        for (scope, quantity), per_structure in dvhs.items():
+    first = dvhs[keys[0]]
+    for name in first:
+        row: dict[str, Any] = {"structure": name, "volume_cc": round(first[name].total_cc, 3)}
+        for scope, quantity in keys:
             for metric in SUMMARY_METRICS:
-                if name in per_structure:
-                    row[f"{scope} {quantity} {metric}"] = round(per_structure[name].metric(metric), 3)
+                row[f"{scope} {quantity} {metric}"] = round(dvhs[(scope, quantity)][name].metric(metric), 3)
         rows.append(row)
     return rows
 
 
+def _checks_summary(prepared) -> dict[str, Any]:
+    checks = prepared.checks
+    return {
+        "findings": [f.as_dict() for f in checks.findings],
+        "structure_matches": {name: {"found": m.found, "how": m.how, "candidates": list(m.candidates)}
+                              for name, m in checks.matches.items()},
+        "overlaps": [o.as_dict() for o in checks.overlaps] or "none",
+        "empty_on_dose_grid": checks.empty or "none",
+        "registration_plan": dict(checks.registration),
+    }  # fmt: skip
+
+
 def _figures(result: RunResult, masks: Mapping[str, Volume], dvhs) -> list[Figure]:
     cumulative = result.cumulative_eqd2
+    label = result.evaluation.quantity.upper()
     z = int(np.unravel_index(np.nanargmax(cumulative.array), cumulative.grid.shape)[0])
     remaining = result.remaining_dose.with_array(np.nan_to_num(result.remaining_dose.array, nan=0.0))
     top = float(np.nanmax(cumulative.array))
     return [
-        Figure("cumulative EQD2 DVH", svg=dvh_svg(dvhs[("cumulative", "eqd2")], title="Cumulative EQD2 (Gy)")),
-        Figure(f"cumulative EQD2, slice {z} (0-{top:.0f} Gy)", rgb=axial_slice_rgb(cumulative, masks, z, max_gy=top)),
+        Figure(
+            f"cumulative {label} DVH",
+            svg=dvh_svg(dvhs[("cumulative", result.evaluation.quantity)], title=f"Cumulative {label} (Gy)"),
+        ),  # fmt: skip
+        Figure(f"cumulative {label}, slice {z} (0-{top:.0f} Gy)", rgb=axial_slice_rgb(cumulative, masks, z, max_gy=top)),
         Figure(f"remaining dose, slice {z} (limited structures)", rgb=axial_slice_rgb(remaining, masks, z)),
     ]
 
@@ -95,7 +111,8 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
     Fills ``result.files`` and ``result.summary``.
     """
     out, config, files = result.output_dir, result.config, result.files
-    prepared, dvhs = result.prepared, result.evaluation.dvhs
+    prepared, dvhs, keys = result.prepared, result.evaluation.dvhs, result.evaluation.reported
+    quantity = result.evaluation.quantity
     courses, reference, fields, masks = prepared.courses, prepared.reference, prepared.fields, prepared.masks
     registration, intervals, notes = prepared.registration, prepared.intervals, prepared.notes
     recovery, alpha_beta = prepared.maps.recovery, prepared.maps.alpha_beta_values
@@ -106,7 +123,8 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
         files[key] = write_dose(volume, out / f"{key}.dcm", like=like, quantity=quantity, dose_type=dose_type,
                                 referenced_plan_uids=plans or all_plans)  # fmt: skip
 
-    dose_file("cumulative_eqd2", result.cumulative_eqd2, f"cumulative EQD{x:g} (recovery applied)", all_plans, "EFFECTIVE")
+    dose_file(f"cumulative_{quantity}", result.cumulative_eqd2, f"cumulative {quantity.upper()} (recovery applied)", all_plans,
+              "EFFECTIVE")  # fmt: skip
     dose_file("cumulative_physical", result.cumulative_physical, "physical dose sum of all courses", all_plans)
     for course in courses:
         if course is reference:
@@ -126,21 +144,25 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
     remaining = result.remaining_dose.with_array(np.nan_to_num(result.remaining_dose.array, nan=UNCONSTRAINED_GY))
     label = f"max added dose {reference.fractions:g}fx; {UNCONSTRAINED_GY:g}=no limit"
     dose_file("remaining_dose", remaining, label, _plan_uids([reference]), "EFFECTIVE")
-    _write_dvh_csv(out / "dvh.csv", dvhs)
+    _write_dvh_csv(out / "dvh.csv", dvhs, keys)
     files["dvh"] = out / "dvh.csv"
 
     summary = {
         "title": f"Re-irradiation dose accumulation: {config.source.name}",
         "subtitle": f"reference course '{reference.name}'; generated {dt.datetime.now().isoformat(timespec='seconds')}",
         "software": f"accumulate {__version__}",
+        "status": result.status.as_dict(),
+        "quantity": quantity,
         "constraints": [_verdict_row(v) for v in result.verdicts],
         "constraint_set": config.constraints.name if config.constraints else None,
-        "structures": _structure_rows(dvhs),
+        "structures": _structure_rows(dvhs, keys),
+        "checks": _checks_summary(prepared),
         "registration": dict(registration),
         "assumptions": {
             "alpha_beta_gy": {"default": config.alpha_beta_default, **alpha_beta},
             "alpha_beta_overlap_priority": config.alpha_beta_priority,
-            f"reference_dose_per_fraction_gy (EQD{x:g})": x,
+            "overlaps": config.overlaps,
+            f"reference_dose_per_fraction_gy ({quantity.upper()})": x,
             "recovery": {name: model.describe() for name, model in recovery.items()} or "none",
             "interval_months": {name: round(m, 2) for name, m in intervals.items()},
             "rbe": {c.name: c.config.rbe for c in courses},
@@ -156,7 +178,10 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
                 "dose": str(c.dose_path),
                 "plan_uid": c.plan.sop_instance_uid if c.plan else None,
                 "fractions": c.fractions,
+                "fractions_from": c.fractions_from,
+                "plan_fractions": c.plan_fractions,
                 "date": c.date.isoformat() if c.date else None,
+                "date_from": c.date_from,
                 "reference": c is reference,
             }
             for c in courses

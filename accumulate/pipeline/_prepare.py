@@ -1,8 +1,10 @@
-"""Stages 1-4 of a run: courses, structures and parameter maps, displacement fields, warped prior doses.
+"""Stages 1-4 of a run: courses and their checks, structures and parameter maps, displacement fields, warped prior doses.
 
-Everything here but the parameter maps is independent of the radiobiology, recovery and
-constraint settings, so :meth:`Prepared.variant` lets stages 5-6 (:func:`evaluate`) run again under
-other settings without registering or warping again.
+:func:`preflight` is stages 1-2 (everything the dry run ``accumulate check`` shows, no
+registration); :func:`prepare` continues with the fields and the warped doses. Everything but
+the parameter maps is independent of the radiobiology, recovery and constraint settings, so
+:meth:`Prepared.variant` lets stages 5-6 (:func:`evaluate`) run again under other settings
+without registering or warping again.
 """
 
 from __future__ import annotations
@@ -20,51 +22,73 @@ from ..density import density_from_ct
 from ..errors import InputError
 from ..geometry import DisplacementField, Volume
 from ..io import read_structures
+from ..registration import body_mask
 from ..warp import warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
 from ._fields import field_for, quality
 from ._parameters import ParameterMaps, parameter_maps
+from ._preflight import CaseChecks, check_case, match_settings_names, overlaps, structure_findings, unused_accepts
 from ._stages import Stages
 
 log = logging.getLogger("accumulate")
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """A case read, registered and warped (stages 1-4), with the parameter maps of ``config``.
+class Preflight:
+    """Stages 1-2: the courses read and checked, the reference masks (renamed) and the parameter maps.
 
-    ``masks`` (renamed by ``[structures.rename]``), ``warped`` prior doses (Gy, NaN replaced by 0)
-    and ``maps`` live on the reference course's dose grid; ``intervals`` are months from each
-    prior course to the reference; ``registration`` holds the quality figures per prior course;
-    ``notes`` what the run had to assume. ``backend`` is the resolved compute backend.
+    ``masks`` and ``maps`` live on the reference course's dose grid; ``intervals`` are months
+    from each prior course to the reference; ``bodies`` the body mask of each course's CT (or
+    None); ``checks`` what the checks found (see ``_preflight``).
     """
 
     config: RunConfig
-    backend: str
     courses: list[LoadedCourse]
     reference: LoadedCourse
     intervals: dict[str, float]
+    bodies: dict[str, Volume | None]
     masks: dict[str, Volume]
-    fields: dict[str, DisplacementField]
-    registration: dict[str, Any]
-    warped: dict[str, Volume]
-    notes: list[str]
     maps: ParameterMaps
+    checks: CaseChecks
 
     @property
     def priors(self) -> list[LoadedCourse]:
         return [c for c in self.courses if c is not self.reference]
 
+
+@dataclass(frozen=True)
+class Prepared(Preflight):
+    """A case read, checked, registered and warped (stages 1-4), with the parameter maps of ``config``.
+
+    Adds to :class:`Preflight`: ``fields`` (one per prior course, on the reference CT grid),
+    ``registration`` (how each field was obtained and its quality figures), ``warped`` prior
+    doses on the reference dose grid (Gy, NaN replaced by 0), ``notes`` (what the run had to
+    assume) and ``backend`` (the resolved compute backend).
+    """
+
+    backend: str = "numpy"
+    fields: dict[str, DisplacementField] | None = None
+    registration: dict[str, Any] | None = None
+    warped: dict[str, Volume] | None = None
+    notes: list[str] | None = None
+
     def variant(self, config: RunConfig) -> Prepared:
         """The same courses, fields and warped doses under ``config``'s radiobiology, recovery and constraints.
 
         Only those settings of ``config`` are used (the structure renaming, registration and warp
-        settings stay those of this preparation). Raises InputError for an unknown structure name.
+        settings stay those of this preparation). Raises InputError for an unknown or ambiguous
+        structure name.
         """
-        return replace(self, config=config, maps=parameter_maps(config, self.reference.dose.grid, self.masks, self.intervals))
+        checks = CaseChecks(
+            list(self.checks.findings), dict(self.checks.matches), [], dict(self.checks.registration), list(self.checks.empty)
+        )
+        match_settings_names(config, self.masks, checks)
+        maps = parameter_maps(config, self.reference.dose.grid, self.masks, self.intervals, checks.matches)
+        checks.overlaps = overlaps(config, self.masks, maps.alpha_beta_values, maps.recovery, self.intervals)
+        return replace(self, config=config, maps=maps, checks=checks)
 
 
-def _renamed(masks: dict[str, Volume], rename: Mapping[str, str], where: str, strict: bool) -> dict[str, Volume]:
+def renamed(masks: dict[str, Volume], rename: Mapping[str, str], where: str, strict: bool) -> dict[str, Volume]:
     """Apply ``[structures.rename]`` (case name -> settings name); ``strict``: every name must be in the case."""
     unknown = sorted(set(rename) - set(masks))
     if strict and unknown:
@@ -81,21 +105,26 @@ def _finite_or_zero(volume: Volume, course: str, masks: Mapping[str, Volume], no
     count = int(outside.sum())
     if count:
         touched = [name for name, m in masks.items() if np.any(outside & (np.asarray(m.array, float) >= 0.5))]
-        note = (f"course '{course}': {count} reference voxels map outside its dose grid and count as 0 Gy"
-                + (f" (inside {', '.join(touched)})" if touched else ""))  # fmt: skip
+        note = f"course '{course}': {count} reference voxels map outside its dose grid and count as 0 Gy" + (
+            f" (inside {', '.join(touched)})" if touched else ""
+        )
         log.warning(note)
         notes.append(note)
     return volume.with_array(np.where(outside, 0.0, volume.array))
 
 
-def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:
-    """Stages 1-4 for ``config`` on the resolved ``backend``; elastix works under ``out/registration``."""
-    notes: list[str] = []
+def preflight(config: RunConfig, stages: Stages) -> Preflight:
+    """Stages 1-2 for ``config``: read the courses, check them, match the structures, paint the parameter maps.
+
+    Raises the package's errors for anything that cannot be right (see ``_preflight``); what is
+    merely unusual, unverified or overridden is in ``checks``.
+    """
     stages.start("read courses")
     courses = [load_course(c) for c in config.courses]
     reference = courses[config.reference_index]
-    priors = [c for c in courses if c is not reference]
     intervals = intervals_months(config, courses)
+    bodies = {c.name: body_mask(c.ct) if c.ct is not None else None for c in courses}
+    checks = check_case(config, courses, intervals, bodies)
     stages.done()
 
     stages.start("structures and parameter maps")
@@ -104,10 +133,22 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         raise InputError(
             f"the reference course '{reference.name}' has no RTSTRUCT: structures are needed for the parameter maps and DVHs"
         )
-    masks = _renamed(read_structures(reference.structures_path, grid), config.structure_rename,
-                     str(reference.structures_path), strict=True)  # fmt: skip
-    maps = parameter_maps(config, grid, masks, intervals)
+    found = read_structures(reference.structures_path, grid)
+    masks = renamed(found, config.structure_rename, str(reference.structures_path), strict=True)
+    structure_findings(masks, reference.structures_path, checks)
+    match_settings_names(config, masks, checks)
+    maps = parameter_maps(config, grid, masks, intervals, checks.matches)
+    checks.overlaps = overlaps(config, masks, maps.alpha_beta_values, maps.recovery, intervals)
+    unused_accepts(config, checks)
     stages.done()
+    return Preflight(config, courses, reference, intervals, bodies, masks, maps, checks)
+
+
+def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:
+    """Stages 1-4 for ``config`` on the resolved ``backend``; elastix works under ``out/registration``."""
+    checked = preflight(config, stages)
+    reference, masks, grid = checked.reference, checked.masks, checked.reference.dose.grid
+    notes: list[str] = []
 
     stages.start("displacement fields")
     fields: dict[str, DisplacementField] = {}
@@ -117,23 +158,39 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
     def masks_on_ct(course: LoadedCourse) -> Mapping[str, Volume]:
         if course.name not in ct_masks:
             found = read_structures(course.structures_path, course.ct.grid)
-            ct_masks[course.name] = _renamed(found, config.structure_rename, str(course.structures_path), strict=False)
+            ct_masks[course.name] = renamed(found, config.structure_rename, str(course.structures_path), strict=False)
         return ct_masks[course.name]
 
-    for prior in priors:
-        fields[prior.name], how = field_for(prior, reference, config.registration, out / "registration" / prior.name,
-                                            stages.progress)  # fmt: skip
-        registration[prior.name] = {"field": how, **quality(fields[prior.name], reference, prior, masks_on_ct)}
+    for prior in checked.priors:
+        mode = checked.checks.registration[prior.name]
+        fields[prior.name], how = field_for(
+            prior, reference, mode, config.registration, checked.bodies, out / "registration" / prior.name, stages.progress
+        )
+        registration[prior.name] = {"field": how, **quality(fields[prior.name], reference, prior, masks_on_ct, checked.bodies)}
     stages.done()
 
     stages.start("warp prior doses")
     warped: dict[str, Volume] = {}
-    for prior in priors:
+    for prior in checked.priors:
         density = density_from_ct(prior.ct) if config.warp_method == "mass" and prior.ct is not None else None
-        result = warp_dose(prior.dose, fields[prior.name], method=config.warp_method, moving_density=density,
-                           target_grid=grid, subsamples=config.subsamples, backend=backend)  # fmt: skip
+        result = warp_dose(
+            prior.dose,
+            fields[prior.name],
+            method=config.warp_method,
+            moving_density=density,
+            target_grid=grid,
+            subsamples=config.subsamples,
+            backend=backend,
+        )
         if result.unit_density:
             notes.append(f"course '{prior.name}': no CT, mass-consistent warping assumed unit density")
         warped[prior.name] = _finite_or_zero(result.dose, prior.name, masks, notes)
     stages.done()
-    return Prepared(config, backend, courses, reference, intervals, masks, fields, registration, warped, notes, maps)
+    return Prepared(
+        **{f: getattr(checked, f) for f in Preflight.__dataclass_fields__},
+        backend=backend,
+        fields=fields,
+        registration=registration,
+        warped=warped,
+        notes=notes,
+    )

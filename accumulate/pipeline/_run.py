@@ -1,12 +1,16 @@
-"""``accumulate.run``: configuration -> courses -> fields -> warped doses -> EQD2 -> verdicts -> outputs.
+"""``accumulate.run``: configuration -> courses and checks -> fields -> warped doses -> EQDx -> verdicts -> outputs.
 
 The one place that knows the order of the stages: :func:`prepare` (stages 1-4, in ``_prepare``),
 :func:`evaluate` (5-6, in ``_evaluate``) and the outputs (7, in ``_outputs``). Each stage is timed
-and announced; the log (elastix included) goes to ``<out>/accumulate.log``.
+and announced; the log (elastix included) goes to ``<out>/accumulate.log``. The outputs are
+written into a staging folder beside ``<out>`` and swapped in whole when everything is written
+(see :class:`accumulate.io._atomic.StagedFolder`): a failed run leaves an earlier run's results
+untouched and its partial outputs in ``.<out>.failed``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,22 +19,26 @@ from typing import Any
 
 from ..backends import resolve
 from ..config import RunConfig, load_config
+from ..errors import AccumulateError, OutputError
 from ..evaluation import Verdict
 from ..geometry import Volume
+from ..io._atomic import StagedFolder
 from ._evaluate import Evaluation, evaluate
 from ._outputs import write_outputs
 from ._prepare import Prepared, prepare
 from ._stages import Stages
+from ._status import RunStatus, run_status
 
 log = logging.getLogger("accumulate")
 
 
 @dataclass
 class RunResult:
-    """What a run produced: the volumes on the reference dose grid, the verdicts and the output paths.
+    """What a run produced: the volumes on the reference dose grid, the verdicts, the status and the output paths.
 
-    ``prepared`` and ``evaluation`` keep the intermediate results, so that stages 5-6 can be
-    evaluated again under other settings: ``evaluate(result.prepared.variant(config))``.
+    ``status`` says whether the run passed (see :mod:`accumulate.pipeline._status`); ``prepared``
+    and ``evaluation`` keep the intermediate results, so that stages 5-6 can be evaluated again
+    under other settings: ``evaluate(result.prepared.variant(config))``.
     """
 
     config: RunConfig
@@ -41,13 +49,15 @@ class RunResult:
     warped: dict[str, Volume]
     verdicts: list[Verdict]
     summary: dict[str, Any]
+    status: RunStatus
     files: dict[str, Path] = field(default_factory=dict)
     prepared: Prepared | None = field(default=None, repr=False)
     evaluation: Evaluation | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
-        return all(v.passed is not False for v in self.verdicts)
+        """True only when every constraint was evaluated and met on checked inputs (status "passed")."""
+        return self.status.state == "passed"
 
 
 def run(
@@ -59,23 +69,47 @@ def run(
 ) -> RunResult:
     """Run the whole re-irradiation accumulation described by ``config`` (a RunConfig or a TOML path).
 
-    Outputs (in ``output_dir``, default the configuration's ``[output] dir``), all written atomically:
-    ``cumulative_eqd2.dcm``, ``cumulative_physical.dcm``, ``warped_<course>.dcm``,
-    ``remaining_dose.dcm``, ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html``
-    and ``accumulate.log``.
+    Outputs (in ``output_dir``, default the configuration's ``[output] dir``) appear together or
+    not at all: ``cumulative_eqd2.dcm`` (``cumulative_eqd<x>.dcm`` for another reference dose per
+    fraction), ``cumulative_physical.dcm``, ``warped_<course>.dcm``, ``remaining_dose.dcm``,
+    ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html`` and ``accumulate.log``.
+
+    Raises
+    ------
+    AccumulateError
+        For bad input, geometry or configuration, a failed registration, an unavailable backend
+        (its subclasses), or outputs that cannot be written (OutputError). The error's notes
+        (``__notes__``) say where the partial outputs and the log were kept.
     """
     config = config if isinstance(config, RunConfig) else load_config(config)
-    out = Path(output_dir).resolve() if output_dir is not None else config.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out / "accumulate.log", mode="w", encoding="utf-8")
+    out = Path(output_dir).absolute() if output_dir is not None else config.output_dir
+    staging = StagedFolder(out)
+    handler = logging.FileHandler(staging.path / "accumulate.log", mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)
     try:
-        return _run(config, out, resolve(backend or config.backend), progress)
-    finally:
+        result = _run(config, staging.path, resolve(backend or config.backend), progress)
         log.removeHandler(handler)
         handler.close()
+        staging.commit()
+    except BaseException as exc:
+        log.error("run failed: %s", exc) if isinstance(exc, AccumulateError) else log.exception("run failed")
+        log.removeHandler(handler)
+        handler.close()
+        kept = staging.abandon()
+        if isinstance(exc, OSError) and not isinstance(exc, AccumulateError):
+            reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EFBIG) else exc.strerror or str(exc)
+            error = OutputError(f"cannot write the outputs of the run into {out}: {reason} ({exc.filename or ''})")
+            if kept:
+                error.add_note(f"partial outputs and the log: {kept}")
+            raise error from None
+        if kept is not None and isinstance(exc, Exception):
+            exc.add_note(f"partial outputs and the log: {kept} (the previous outputs in {out}, if any, are untouched)")
+        raise
+    result.output_dir = out
+    result.files = {key: out / path.relative_to(staging.path) for key, path in result.files.items()}
+    return result
 
 
 def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], None]) -> RunResult:
@@ -83,10 +117,22 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     log.info("configuration %s, backend %s", config.source, backend)
     prepared = prepare(config, out, backend, stages)
     evaluation = evaluate(prepared, stages)
+    status = run_status(evaluation.verdicts, prepared.checks, prepared.notes, config.constraints is not None)
 
     stages.start("write outputs")
-    result = RunResult(config, out, evaluation.cumulative, evaluation.physical, evaluation.remaining, prepared.warped,
-                       evaluation.verdicts, {}, prepared=prepared, evaluation=evaluation)  # fmt: skip
+    result = RunResult(
+        config,
+        out,
+        evaluation.cumulative,
+        evaluation.physical,
+        evaluation.remaining,
+        prepared.warped,
+        evaluation.verdicts,
+        {},
+        status,
+        prepared=prepared,
+        evaluation=evaluation,
+    )
     write_outputs(result, stages.seconds)
     stages.done()
     result.summary["stages_s"] = stages.seconds

@@ -18,7 +18,11 @@ h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bo
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass,.desirable{background:#d9f2d9} .warn{background:#fff3c4} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
-.notevaluated{color:#777} .banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
+.notevaluated{background:#fde7c2} .absentaccepted{color:#777}
+.banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
+.incomplete{background:#ffcf70} .dosesonly{background:#e4e4e4} .passed{background:#9fdc9f} .notmet{background:#f29c9c}
+.panel{border:2px solid #e0a000;background:#fff8e6;padding:6px 12px;margin:10px 0;font-size:13px}
+.panel h3{margin:4px 0;font-size:14px} .panel.reasons{border-color:#c04040;background:#fdeeee}
 figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top} figcaption{font-size:12px;color:#555}
 .small{font-size:12px;color:#555}
 """
@@ -83,20 +87,31 @@ def definitions_html(mapping: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-VERDICT_COLUMNS = ("structure", "metric", "scope", "quantity", "value", "limit", "margin", "verdict", "source")
+VERDICT_COLUMNS = ("structure", "metric", "scope", "quantity", "value", "limit", "margin", "verdict", "reason", "note", "source")
+
+
+def _panel(title: str, lines: Sequence[str], css: str = "") -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
+    return f'<div class="panel {css}"><h3>{html.escape(title)}</h3><ul>{items}</ul></div>'
+
+
+def _banner(summary: Mapping[str, Any]) -> str:
+    """The run's status (summary["status"]) as a coloured banner, with the reasons, warnings and overrides below it."""
+    status = summary.get("status") or {"state": "doses only", "headline": "no status", "reasons": [], "warnings": []}
+    css = status["state"].replace(" ", "")
+    parts = [f'<span class="banner {css}">{html.escape(status["state"].upper())}: {html.escape(status["headline"])}</span>']
+    parts.append(_panel("Why", status.get("reasons", []), "reasons"))
+    parts.append(_panel("Warnings", status.get("warnings", [])))
+    parts.append(_panel("Accepted overrides ([accept])", status.get("overrides", [])))
+    return "\n".join(p for p in parts if p)
 
 
 def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) -> str:
     """The HTML text of the report for a run summary (the content of summary.json)."""
     verdicts = summary.get("constraints", [])
-    failed = [v for v in verdicts if v.get("verdict") in ("fail", "exceeded")]
-    evaluated = [v for v in verdicts if v.get("verdict") != "not evaluated"]
-    if failed:
-        banner = f'<span class="banner fail">{len(failed)} of {len(evaluated)} evaluated constraints not met</span>'
-    elif evaluated:
-        banner = f'<span class="banner pass">all {len(evaluated)} evaluated constraints met</span>'
-    else:
-        banner = '<span class="banner notevaluated">no constraint evaluated</span>'
+    banner = _banner(summary)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -108,12 +123,14 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
         table_html(verdicts, VERDICT_COLUMNS, "verdict") if verdicts else "<p>No constraint set was given.</p>",
     ]
     if figures:
-        parts += ["<h2>Dose, EQD2 and DVHs</h2>", "".join(f.markup() for f in figures)]
+        quantity = str(summary.get("quantity", "eqd2")).upper()
+        parts += [f"<h2>Dose, {html.escape(quantity)} and DVHs</h2>", "".join(f.markup() for f in figures)]
     if summary.get("structures"):
         columns = list(dict.fromkeys(k for row in summary["structures"] for k in row))
         parts += ["<h2>Structures</h2>", table_html(summary["structures"], columns)]
     for key, heading in (
         ("registration", "Registration quality"),
+        ("checks", "Input checks, structure matches and overlaps"),
         ("assumptions", "Assumptions"),
         ("inputs", "Inputs"),
         ("stages_s", "Run time per stage (s)"),

@@ -61,7 +61,7 @@ _MARCH_TO_OCTOBER = 214 / DAYS_PER_MONTH  # months from 2024-03-01 to 2024-10-01
 RECIPES = (
     Recipe("P01"),
     Recipe("P02", prior="fractions = 30", prior_fractions=30),
-    Recipe("P03", prior="interval_months = 3", cord_residual=1 - cord_conservative(3)),
+    Recipe("P03", prior="interval_months = 3\ndate = 2024-07-01", cord_residual=1 - cord_conservative(3)),
     Recipe("P04", prior="date = 2024-03-01", cord_residual=1 - cord_conservative(_MARCH_TO_OCTOBER)),
     Recipe("P05", toml="[patient.settings.radiobiology]\nalpha_beta_default = 10.0", alpha_beta=10.0),
     # BODY is called "Everything" in this patient's settings, with 30 % recovery: the least recovery wins in the cord

@@ -45,7 +45,8 @@ def test_an_interrupted_cohort_resumes_where_it_stopped(case, tmp_path):
     assert {r["patient"] for r in rows if r["status"] == "done"} == {"P01", "P02", "P03"}
 
     # another interval for P03 in the manifest: P03 reruns (with the new recovery), and so does the failed patient
-    synthetic.manifest.write_text(synthetic.manifest.read_text().replace("interval_months = 3", "interval_months = 9"))
+    text = synthetic.manifest.read_text().replace("interval_months = 3", "interval_months = 9")
+    synthetic.manifest.write_text(text.replace("date = 2024-07-01", "date = 2024-01-01"))  # the date agrees with it
     result = run_cohort(synthetic.manifest, progress=lines.append, **options)
     assert (result.skipped, result.ran) == (2, 2)
     rows = pq.read_table(out / "results.parquet").to_pylist()

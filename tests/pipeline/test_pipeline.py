@@ -7,12 +7,14 @@ maximum in 99 % of the voxels inside the body.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 
 import numpy as np
 import pydicom
 import pytest
+from case_copies import another_course
 
 from accumulate import DisplacementField, Grid, read_dose, read_structures
 from accumulate.config import load_config
@@ -106,8 +108,10 @@ def test_warped_prior_and_physical_sum_follow_the_field(case, tmp_path):
 
 
 def test_three_courses_with_their_own_intervals(case, tmp_path):
-    # the prior export twice, 40 and 8 months before the re-irradiation; cord recovery table
-    # 0/25/50 % at 0/6/12 months: residuals 0.5 and 1 - (0.25 + 2/6 * 0.25) = 2/3 inside the cord.
+    # the prior export twice (the second a copy with its own plan and dose UIDs), 40 and 8 months
+    # before the re-irradiation; cord recovery table 0/25/50 % at 0/6/12 months: residuals 0.5 and
+    # 1 - (0.25 + 2/6 * 0.25) = 2/3 inside the cord.
+    second = another_course(case.prior.folder, tmp_path / "second", plan_date=dt.date(2024, 2, 1))
     text = f"""
     [[course]]
     name = "first"
@@ -116,7 +120,7 @@ def test_three_courses_with_their_own_intervals(case, tmp_path):
     dvf = "{case.true_field_path}"
     [[course]]
     name = "second"
-    dicom = "{case.prior.folder}"
+    dicom = "{second}"
     interval_months = 8
     dvf = "{case.true_field_path}"
     [[course]]

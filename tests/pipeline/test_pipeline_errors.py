@@ -71,7 +71,9 @@ def test_registration_needs_both_cts(case, tmp_path):
 def test_unknown_structure_in_the_configuration(case, tmp_path):
     prior, reirr = _copy(case, tmp_path)
     extra = f'[registration]\ndvf = "{case.true_field_path}"\n[radiobiology.alpha_beta]\nOpticChiasm = 2.0\n'
-    with pytest.raises(InputError, match=r"\[radiobiology.alpha_beta\]: .*OpticChiasm.*SpinalCord"):
+    with pytest.raises(
+        InputError, match=r"absent from the reference course: .*OpticChiasm \(named in \[radiobiology.alpha_beta\]\).*SpinalCord"
+    ):
         run(_write(tmp_path, prior, reirr, extra), progress=lambda line: None)
 
 
