@@ -26,6 +26,7 @@ from .io import (
     write_dose,
     write_spatial_registration,
 )
+from .names import AmbiguousStructure
 from .radiobiology import (
     ConstantRecovery,
     ExponentialRecovery,
@@ -52,6 +53,7 @@ __all__ = [
     "WarpResult",
     "PriorCourse",
     "AccumulateError",
+    "AmbiguousStructure",
     "AccumulationResult",
     "BackendUnavailable",
     "ConfigError",

@@ -75,6 +75,7 @@ from typing import Any
 
 from .errors import AccumulateError, ConfigError, InputError
 from .evaluation.constraints import ConstraintSet, check_limits, load_constraint_set, parse_constraint_set
+from .io import looks_like_dicom
 from .names import normalise
 from .plausibility import Checks, Finding
 from .radiobiology.recovery import RecoveryModel, recovery_model
@@ -423,7 +424,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"configuration file {source} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"configuration file {source} cannot be read: {exc.strerror or exc}") from None
-    if _looks_like_dicom(data):
+    if looks_like_dicom(data):
         raise ConfigError(
             f"{source} is a DICOM file, not a run configuration. Write a TOML configuration that names the courses "
             "(see configs/examples/demo-hn.toml, or run 'accumulate run' on the export folder for a template)"
@@ -438,10 +439,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-
-
-def _looks_like_dicom(data: bytes) -> bool:
-    return data[128:132] == b"DICM" or data[:2] in (b"\x08\x00", b"\x02\x00") and len(data) > 8
 
 
 def _plan_date(path: Path | None) -> dt.date | None:

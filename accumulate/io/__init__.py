@@ -6,6 +6,7 @@ LPS mm, arrays (z, y, x); see :mod:`accumulate.geometry`. Every write is atomic.
 
 from ..names import find_structure
 from ._ct import read_ct
+from ._dicom import looks_like_dicom
 from ._discovery import CourseFiles, discover_courses
 from ._dose_writer import write_dose
 from ._itkio import is_itk_path
@@ -27,6 +28,7 @@ __all__ = [
     "displacement_from_matrix",
     "find_structure",
     "is_itk_path",
+    "looks_like_dicom",
     "read_ct",
     "read_deformable_registration",
     "read_dose",

@@ -13,7 +13,19 @@ from pydicom.dataset import Dataset
 
 from ..errors import GeometryError, InputError
 from ..geometry import Volume
-from ._dicom import CT_IMAGE, ENHANCED_CT_IMAGE, PathLike, plane_axes, plane_grid, read_dataset, require
+from ._dicom import (
+    CT_IMAGE,
+    ENHANCED_CT_IMAGE,
+    NotDicom,
+    PathLike,
+    file_errors,
+    number,
+    numbers,
+    plane_axes,
+    plane_grid,
+    read_dataset,
+    whole,
+)
 from ._itkio import is_itk_path, read_itk_volume
 from ._stack import MissingSlicesError, even_step, resample_even
 
@@ -30,16 +42,24 @@ class _Slice:
 
 
 def scan_folder(folder: PathLike) -> tuple[list[tuple[Path, Dataset]], list[Path]]:
-    """Headers of the DICOM files directly in ``folder`` (sorted by name) and the files that are not DICOM."""
+    """Headers of the DICOM files directly in ``folder`` (sorted by name) and the files that are not DICOM.
+
+    A file that looks like DICOM but cannot be read (empty, truncated, corrupt) is an InputError
+    naming it: a CT series with an unreadable slice must not shrink silently.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder; pass the folder that holds the exported files")
-    found, skipped = [], []
+    found, skipped, unreadable = [], [], []
     for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
         try:
             found.append((path, read_dataset(path, stop_before_pixels=True)))
-        except InputError:
+        except NotDicom:
             skipped.append(path)
+        except InputError as exc:
+            unreadable.append(str(exc))
+    if unreadable:
+        raise InputError(f"{root}: {len(unreadable)} file(s) cannot be read:\n  " + "\n  ".join(unreadable))
     return found, skipped
 
 
@@ -82,21 +102,25 @@ def _check_consistent(files: list[tuple[Path, Dataset]], folder: Path) -> None:
         if len(values) > 1:
             raise InputError(f"{folder}: CT slices disagree on {keyword} ({sorted(values)}); the series is mixed or corrupt")
     first_path, first = files[0]
-    iop0 = np.asarray([float(v) for v in require(first, "ImageOrientationPatient", first_path)])
-    ps0 = np.asarray([float(v) for v in require(first, "PixelSpacing", first_path)])
+    iop0 = numbers(first, "ImageOrientationPatient", first_path, count=6)
+    ps0 = numbers(first, "PixelSpacing", first_path, count=2, positive=True)
+    for path, ds in files:  # every slice's geometry attributes must be readable numbers
+        for keyword in ("Rows", "Columns"):
+            whole(ds, keyword, path)
+        numbers(ds, "ImagePositionPatient", path, count=3)
     for path, ds in files[1:]:
-        if not np.allclose([float(v) for v in require(ds, "ImageOrientationPatient", path)], iop0, atol=1e-4):
+        if not np.allclose(numbers(ds, "ImageOrientationPatient", path, count=6), iop0, atol=1e-4):
             raise GeometryError(
                 f"{path}: ImageOrientationPatient differs from {first_path.name}; slices of one volume must be parallel"
             )
-        if not np.allclose([float(v) for v in require(ds, "PixelSpacing", path)], ps0, atol=1e-4):
+        if not np.allclose(numbers(ds, "PixelSpacing", path, count=2), ps0, atol=1e-4):
             raise GeometryError(f"{path}: PixelSpacing differs from {first_path.name}; the series is mixed")
 
 
 def _check_tilt(slices: list[_Slice], normal: np.ndarray, folder: Path) -> None:
-    tilts = {float(s.header.get("GantryDetectorTilt", 0) or 0) for s in slices}
+    tilts = {number(s.header, "GantryDetectorTilt", s.path, default=0.0) for s in slices}
     stated = max(tilts, key=abs)
-    ipp = np.asarray([[float(v) for v in s.header.ImagePositionPatient] for s in slices])
+    ipp = np.asarray([numbers(s.header, "ImagePositionPatient", s.path, count=3) for s in slices])
     stack = ipp - ipp[0]
     along = stack @ normal
     lateral = np.linalg.norm(stack - along[:, None] * normal, axis=1)
@@ -110,6 +134,7 @@ def _check_tilt(slices: list[_Slice], normal: np.ndarray, folder: Path) -> None:
         )
 
 
+@file_errors
 def read_ct(
     folder: PathLike, *, series_uid: str | None = None, uneven_spacing: Literal["refuse", "resample"] = "refuse"
 ) -> Volume:
@@ -153,11 +178,11 @@ def read_ct(
     files = ct_series(root, series_uid)
     _check_consistent(files, root)
     first_path, first = files[0]
-    axes = plane_axes(first.ImageOrientationPatient, first_path)
+    axes = plane_axes(numbers(first, "ImageOrientationPatient", first_path, count=6), first_path)
     normal = axes[:, 2]
     slices = []
     for path, ds in files:
-        ipp = np.asarray([float(v) for v in require(ds, "ImagePositionPatient", path)])
+        ipp = numbers(ds, "ImagePositionPatient", path, count=3)
         slices.append(_Slice(path, ds, float(ipp @ normal)))
     slices.sort(key=lambda s: s.position)
     for a, b in zip(slices, slices[1:], strict=False):
@@ -170,7 +195,7 @@ def read_ct(
     positions = np.asarray([s.position for s in slices])
     stack = np.stack([_hu_pixels(s.path) for s in slices])
     if len(slices) == 1:
-        step = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
+        step = number(first, "SpacingBetweenSlices", first_path, default=number(first, "SliceThickness", first_path, default=1.0))
     elif uneven_spacing == "resample":
         try:
             step = even_step(positions, str(root))
@@ -183,9 +208,10 @@ def read_ct(
         step = even_step(positions, str(root))
     else:
         raise InputError(f"uneven_spacing must be 'refuse' or 'resample', got {uneven_spacing!r}")
-    grid = plane_grid(
-        slices[0].header.ImagePositionPatient, axes, first.PixelSpacing, first.Rows, first.Columns, stack.shape[0], step
-    )
+    origin = numbers(slices[0].header, "ImagePositionPatient", slices[0].path, count=3)
+    spacing = numbers(first, "PixelSpacing", first_path, count=2, positive=True)
+    rows, columns = whole(first, "Rows", first_path), whole(first, "Columns", first_path)
+    grid = plane_grid(origin, axes, spacing, rows, columns, stack.shape[0], step)
     return Volume(stack, grid, "hu", "HU")
 
 
@@ -197,6 +223,8 @@ def _hu_pixels(path: Path) -> np.ndarray:
         raise InputError(f"{path}: cannot decode the pixel data ({type(exc).__name__}: {exc})") from exc
     if pixels.ndim != 2:
         raise InputError(f"{path}: expected one 2-D CT slice, got pixel data of shape {pixels.shape}")
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    slope = number(ds, "RescaleSlope", path, default=1.0)
+    intercept = number(ds, "RescaleIntercept", path, default=0.0)
+    if slope == 0:
+        raise InputError(f"{path}: RescaleSlope is 0; the slice's HU cannot be computed")
     return (pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from ..errors import GeometryError, InputError
+from ..errors import AccumulateError, GeometryError, InputError
 from ..geometry import Grid
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -26,32 +29,126 @@ DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.66.3"
 PathLike = str | os.PathLike[str]
 
 
+class NotDicom(InputError):
+    """A file that is not DICOM at all (told from its first bytes): export folders may hold such files beside the objects."""
+
+
+#: How much of a file is looked at to tell DICOM from anything else, before pydicom reads it.
+_SNIFF_BYTES = 132
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """Whether the first bytes of a file are DICOM: a Part 10 preamble with "DICM", or a bare little-endian
+    dataset starting with a File Meta (0002,xxxx) or an Identifying (0008,xxxx) element (older exports)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[2:4] != b"\x00\x00"
+
+
 def read_dataset(path: PathLike, *, stop_before_pixels: bool = False, expect: str | None = None) -> Dataset:
     """Read a DICOM file; raise :class:`InputError` naming the file if it is not one.
 
-    Files without the 128-byte preamble (older exports) are accepted. ``expect`` is a
-    Modality (``"RTDOSE"``...) the file must have.
+    Files without the 128-byte preamble (older exports) are accepted. A file that is not DICOM is
+    rejected from its first bytes, before it is read whole. ``expect`` is a Modality
+    (``"RTDOSE"``...) the file must have.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise InputError(f"{path}: the file is empty (0 bytes); was the export interrupted?")
+    if not looks_like_dicom(head):
+        raise NotDicom(f"{path}: not a DICOM file (no DICM preamble and no DICOM element at its start)")
+    try:
         ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
     except Exception as exc:  # pydicom raises many types on garbage
-        raise InputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+        raise InputError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}); is it truncated?") from exc
     if "SOPClassUID" not in ds and "Modality" not in ds:
         raise InputError(f"{path}: not a DICOM file (no SOP Class UID or Modality found); is it corrupt or another format?")
+    _check_complete(ds, path)
     if expect is not None and ds.get("Modality") != expect:
         raise InputError(f"{path}: expected a DICOM {expect} object, found Modality {ds.get('Modality')!r}")
     return ds
 
 
+def file_errors(reader: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a reader whose first argument is the file: an unforeseen malformation in it (a ValueError,
+    KeyError... from pydicom or numpy) becomes an InputError naming the file, never a traceback. The readers
+    validate what they use (:func:`numbers`, :func:`whole`); this is the last resort for what they did not foresee."""
+
+    @functools.wraps(reader)
+    def read(path: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return reader(path, *args, **kwargs)
+        except AccumulateError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            raise InputError(f"{path}: malformed file, {reader.__name__} failed ({type(exc).__name__}: {exc})") from exc
+
+    return read
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """A file cut short ends in an element with fewer bytes than its stated length (pydicom reads it silently)."""
+    elements = list(ds._dict.values())  # the raw elements as read, before any conversion
+    last = elements[-1] if elements else None
+    if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF and last.value is not None:
+        if len(last.value) < last.length:
+            raise InputError(
+                f"{path}: the file is truncated (element {last.tag} holds {len(last.value)} of its {last.length} bytes); "
+                "was the export or the transfer interrupted?"
+            )
+
+
 def require(ds: Dataset, keyword: str, path: PathLike) -> Any:
     """The value of a required attribute, or an :class:`InputError` naming file and attribute."""
-    value = ds.get(keyword)
+    try:
+        value = ds.get(keyword)
+    except Exception as exc:  # a value pydicom cannot convert
+        raise InputError(f"{path}: attribute {keyword} is malformed ({exc})") from None
     if value is None or value == "":
         raise InputError(f"{path}: required attribute {keyword} is missing or empty")
     return value
+
+
+def numbers(ds: Dataset, keyword: str, path: PathLike, *, count: int | None = None, positive: bool = False) -> np.ndarray:
+    """A required numeric attribute as a float array; an InputError names the file and the attribute when it is
+    missing, not numeric, not finite, has another number of values than ``count``, or (``positive``) is not > 0."""
+    raw = require(ds, keyword, path)
+    items = (
+        list(raw) if isinstance(raw, list | tuple) or (hasattr(raw, "__iter__") and not isinstance(raw, str | bytes)) else [raw]
+    )
+    try:
+        values = np.asarray([float(v) for v in items], dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{path}: attribute {keyword} must be numeric, got {raw!r}") from None
+    if count is not None and values.size != count:
+        raise InputError(f"{path}: attribute {keyword} needs {count} value(s), got {values.size} ({raw!r})")
+    if not np.all(np.isfinite(values)):
+        raise InputError(f"{path}: attribute {keyword} must be finite, got {raw!r}")
+    if positive and np.any(values <= 0):
+        raise InputError(f"{path}: attribute {keyword} must be > 0, got {raw!r}")
+    return values
+
+
+def number(ds: Dataset, keyword: str, path: PathLike, *, default: float | None = None, positive: bool = False) -> float:
+    """One numeric attribute as a float (``default`` when absent or empty; required when ``default`` is None)."""
+    if default is not None and ds.get(keyword) in (None, ""):
+        return float(default)
+    return float(numbers(ds, keyword, path, count=1, positive=positive)[0])
+
+
+def whole(ds: Dataset, keyword: str, path: PathLike, *, default: int | None = None, minimum: int = 1) -> int:
+    """One integer attribute (``default`` when absent), at least ``minimum``; an InputError names file and attribute."""
+    value = number(ds, keyword, path, default=default)
+    if not float(value).is_integer() or value < minimum:
+        raise InputError(f"{path}: attribute {keyword} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def plane_axes(iop: Any, path: PathLike) -> np.ndarray:
@@ -60,9 +157,12 @@ def plane_axes(iop: Any, path: PathLike) -> np.ndarray:
     Column 0 is the direction of increasing column index (array x), column 1 of increasing
     row index (array y), column 2 their cross product (the slice normal).
     """
-    values = np.asarray([float(v) for v in iop], dtype=float)
-    if values.size != 6:
-        raise GeometryError(f"{path}: ImageOrientationPatient needs 6 values, got {list(iop)}")
+    try:
+        values = np.asarray([float(v) for v in iop], dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: ImageOrientationPatient must be 6 numbers, got {iop!r}") from None
+    if values.size != 6 or not np.all(np.isfinite(values)):
+        raise GeometryError(f"{path}: ImageOrientationPatient needs 6 finite values, got {list(iop)}")
     row, col = values[:3], values[3:]
     if abs(np.linalg.norm(row) - 1) > 1e-3 or abs(np.linalg.norm(col) - 1) > 1e-3 or abs(row @ col) > 1e-3:
         raise GeometryError(f"{path}: ImageOrientationPatient {list(values)} is not two orthogonal unit vectors")
@@ -122,13 +222,19 @@ def copy_patient_and_study(source: Dataset | None, target: Dataset) -> None:
 
 
 def frame_of_reference_uid(ds: Dataset) -> str | None:
-    """FrameOfReferenceUID of an image/dose/plan, or the referenced one of an RTSTRUCT."""
+    """FrameOfReferenceUID of an image/dose/plan, or the one an RTSTRUCT's contours are in.
+
+    The RT Structure Set IOD has no Frame of Reference module: its frame is the first
+    ReferencedFrameOfReferenceSequence item's (a top-level FrameOfReferenceUID some writers add
+    is used only when that sequence is absent).
+    """
+    referenced = [str(item.FrameOfReferenceUID) for item in ds.get("ReferencedFrameOfReferenceSequence", [])
+                  if item.get("FrameOfReferenceUID")]  # fmt: skip
+    if ds.get("Modality") == "RTSTRUCT" and referenced:
+        return referenced[0]
     if ds.get("FrameOfReferenceUID"):
         return str(ds.FrameOfReferenceUID)
-    for item in ds.get("ReferencedFrameOfReferenceSequence", []):
-        if item.get("FrameOfReferenceUID"):
-            return str(item.FrameOfReferenceUID)
-    return None
+    return referenced[0] if referenced else None
 
 
 def like_dataset(like: PathLike | Dataset | None) -> Dataset | None:

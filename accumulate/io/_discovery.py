@@ -9,7 +9,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from ..errors import InputError
-from ._dicom import PathLike, frame_of_reference_uid, read_dataset
+from ._dicom import NotDicom, PathLike, frame_of_reference_uid, read_dataset
 from ._rtdose import dose_header
 
 
@@ -41,16 +41,21 @@ class CourseFiles:
         return not self.missing
 
 
-def _index(root: Path, recursive: bool) -> dict[str, list[tuple[Path, Dataset]]]:
+def _index(root: Path, recursive: bool) -> tuple[dict[str, list[tuple[Path, Dataset]]], list[str]]:
+    """The DICOM headers under ``root`` by Modality, and the files that look like DICOM but cannot be read."""
     files = root.rglob("*") if recursive else root.iterdir()
     by_modality: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    unreadable = []
     for path in sorted(p for p in files if p.is_file() and not p.name.startswith(".")):
         try:
             ds = read_dataset(path, stop_before_pixels=True)
-        except InputError:
+        except NotDicom:
+            continue
+        except InputError as exc:
+            unreadable.append(str(exc))
             continue
         by_modality[str(ds.get("Modality", ""))].append((path, ds))
-    return by_modality
+    return by_modality, unreadable
 
 
 def _ct_series_of(structure: Dataset | None) -> str | None:
@@ -61,13 +66,15 @@ def _ct_series_of(structure: Dataset | None) -> str | None:
     return None
 
 
-def discover_courses(folder: PathLike, *, recursive: bool = True) -> list[CourseFiles]:
+def discover_courses(folder: PathLike, *, recursive: bool = True, allow_unreadable: bool = False) -> list[CourseFiles]:
     """Group the DICOM files under ``folder`` into courses by their references.
 
     Each RTPLAN (and each RTDOSE whose plan is absent) makes a course: doses join the plan in
     their ReferencedRTPlanSequence, the plan names its RTSTRUCT, the structure set names its CT
     series (else the CT series sharing the FrameOfReferenceUID is used). Files that are not
-    DICOM are ignored. Courses are ordered by plan path, then by dose path.
+    DICOM are ignored; a file that looks like DICOM but cannot be read (empty, truncated,
+    corrupt) is an InputError naming it, unless ``allow_unreadable`` (a receiver's folder still
+    being filled). Courses are ordered by plan path, then by dose path.
 
     Returns
     -------
@@ -77,7 +84,11 @@ def discover_courses(folder: PathLike, *, recursive: bool = True) -> list[Course
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
-    index = _index(root, recursive)
+    index, unreadable = _index(root, recursive)
+    unreadable += [f"{path}: has no SOPInstanceUID" for modality in ("RTPLAN", "RTSTRUCT", "RTDOSE")
+                   for path, ds in index[modality] if not ds.get("SOPInstanceUID")]  # fmt: skip
+    if unreadable and not allow_unreadable:
+        raise InputError(f"{root}: {len(unreadable)} file(s) of the export cannot be read or used:\n  " + "\n  ".join(unreadable))
     plans = {str(ds.SOPInstanceUID): (p, ds) for p, ds in index["RTPLAN"]}
     structures = {str(ds.SOPInstanceUID): (p, ds) for p, ds in index["RTSTRUCT"]}
     ct_by_series: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)

@@ -26,6 +26,7 @@ from ._dicom import (
     SPATIAL_REG,
     PathLike,
     copy_patient_and_study,
+    file_errors,
     frame_of_reference_uid,
     grid_to_plane,
     like_dataset,
@@ -105,6 +106,7 @@ def _deformable(ds: Dataset, path: PathLike, source_frame_uid: str | None) -> Di
     return DisplacementField(source - points, grid)
 
 
+@file_errors
 def read_registration(path: PathLike, *, source_frame_uid: str | None = None) -> np.ndarray | DisplacementField:
     """Read a DICOM REG: a rigid 4x4 matrix or a deformable :class:`DisplacementField`.
 
@@ -133,6 +135,7 @@ def read_registration(path: PathLike, *, source_frame_uid: str | None = None) ->
     )
 
 
+@file_errors
 def read_deformable_registration(path: PathLike, *, source_frame_uid: str | None = None) -> DisplacementField:
     """The :class:`DisplacementField` of a Deformable Spatial Registration file (see :func:`read_registration`)."""
     result = read_registration(path, source_frame_uid=source_frame_uid)

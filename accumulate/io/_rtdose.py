@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 
 from ..errors import GeometryError, InputError
 from ..geometry import Volume
-from ._dicom import PathLike, frame_of_reference_uid, plane_axes, plane_grid, read_dataset, require
+from ._dicom import PathLike, file_errors, frame_of_reference_uid, number, numbers, plane_axes, plane_grid, read_dataset, whole
 from ._itkio import is_itk_path, read_itk_volume
 from ._rtplan import Plan, read_plan
 from ._stack import even_step
@@ -33,7 +33,7 @@ class DoseHeader:
 
 def dose_header(ds: Dataset) -> DoseHeader:
     """The :class:`DoseHeader` of an RTDOSE dataset."""
-    plans = ds.get("ReferencedRTPlanSequence", [])
+    plans = [item for item in ds.get("ReferencedRTPlanSequence", []) if item.get("ReferencedSOPInstanceUID")]
     return DoseHeader(
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         frame_of_reference_uid=frame_of_reference_uid(ds),
@@ -48,14 +48,13 @@ def _frame_offsets(ds: Dataset, path: Path, nz: int) -> np.ndarray:
     """GridFrameOffsetVector as offsets along the IOP normal from ImagePositionPatient, mm."""
     if nz == 1:
         return np.zeros(1)
-    raw = ds.get("GridFrameOffsetVector")
-    if raw is None or len(raw) != nz:
-        raise InputError(f"{path}: GridFrameOffsetVector has {0 if raw is None else len(raw)} values for {nz} frames")
-    offsets = np.asarray([float(v) for v in raw])
+    offsets = numbers(ds, "GridFrameOffsetVector", path)
+    if offsets.size != nz:
+        raise InputError(f"{path}: GridFrameOffsetVector has {offsets.size} values for {nz} frames")
     if abs(offsets[0]) < 1e-6:
         return offsets
-    z0 = float(ds.ImagePositionPatient[2])
-    axial = np.allclose([float(v) for v in ds.ImageOrientationPatient], [1, 0, 0, 0, 1, 0], atol=1e-4)
+    z0 = float(numbers(ds, "ImagePositionPatient", path, count=3)[2])
+    axial = np.allclose(numbers(ds, "ImageOrientationPatient", path, count=6), [1, 0, 0, 0, 1, 0], atol=1e-4)
     if axial and abs(offsets[0] - z0) < 1e-3:  # absolute form: the z coordinate of each frame
         return offsets - z0
     raise GeometryError(
@@ -64,15 +63,44 @@ def _frame_offsets(ds: Dataset, path: Path, nz: int) -> np.ndarray:
     )
 
 
-def _dose_grid(ds: Dataset, path: Path, nz: int):
-    axes = plane_axes(require(ds, "ImageOrientationPatient", path), path)
+def _dose_grid(ds: Dataset, path: Path, nz: int, rows: int, columns: int):
+    axes = plane_axes(numbers(ds, "ImageOrientationPatient", path, count=6), path)
     offsets = _frame_offsets(ds, path, nz)
     if nz == 1:
-        step = float(ds.get("SliceThickness") or 1.0)
+        step = number(ds, "SliceThickness", path, default=1.0, positive=True)
     else:
         step = even_step(offsets, f"{path} (GridFrameOffsetVector)")
-    ipp = np.asarray([float(v) for v in require(ds, "ImagePositionPatient", path)]) + axes[:, 2] * offsets[0]
-    return plane_grid(ipp, axes, require(ds, "PixelSpacing", path), ds.Rows, ds.Columns, nz, step)
+    ipp = numbers(ds, "ImagePositionPatient", path, count=3) + axes[:, 2] * offsets[0]
+    spacing = numbers(ds, "PixelSpacing", path, count=2, positive=True)
+    return plane_grid(ipp, axes, spacing, rows, columns, nz, step)
+
+
+def _scaling(ds: Dataset, path: Path) -> float:
+    """DoseGridScaling: required with pixel data (Type 1C), > 0; a missing one is never taken for 1."""
+    if ds.get("DoseGridScaling") in (None, ""):
+        raise InputError(
+            f"{path}: DoseGridScaling (3004,000E) is missing; the stored integers cannot be turned into Gy. Re-export the "
+            "dose (every planning system writes it)"
+        )
+    return number(ds, "DoseGridScaling", path, positive=True)
+
+
+def _dose_pixels(ds: Dataset, path: Path, nz: int, rows: int, columns: int) -> np.ndarray:
+    bits, signed = whole(ds, "BitsAllocated", path), whole(ds, "PixelRepresentation", path, default=0, minimum=0)
+    if bits not in (16, 32):
+        raise InputError(f"{path}: BitsAllocated {bits}: an RTDOSE stores 16- or 32-bit integers")
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:
+        raise InputError(f"{path}: cannot decode the dose pixel data ({type(exc).__name__}: {exc}); is it truncated?") from exc
+    if pixels.size != nz * rows * columns:
+        raise InputError(
+            f"{path}: the pixel data holds {pixels.size} values, not NumberOfFrames x Rows x Columns = {nz} x {rows} x {columns}"
+        )
+    pixels = pixels.reshape(nz, rows, columns)
+    if signed and pixels.min() < 0:
+        raise InputError(f"{path}: the dose holds negative values (down to {int(pixels.min())} stored units)")
+    return pixels
 
 
 def _resolve_plan(plan: Plan | PathLike | None, header: DoseHeader, path: Path) -> Plan | None:
@@ -143,6 +171,7 @@ def _unit_and_factor(header: DoseHeader, plan: Plan | None, relative_to_gy: floa
     return "Gy", factor
 
 
+@file_errors
 def read_dose(
     path: PathLike,
     *,
@@ -200,12 +229,9 @@ def read_dose(
     plan = _resolve_plan(plan, header, path)
     unit, factor = _unit_and_factor(header, plan, relative_to_gy, rbe, path)
     factor *= _course_factor(header, plan, fractions, accept_partial, path)
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:
-        raise InputError(f"{path}: cannot decode the dose pixel data ({type(exc).__name__}: {exc})") from exc
-    nz = int(ds.get("NumberOfFrames", 1) or 1)
-    pixels = pixels.reshape(nz, int(ds.Rows), int(ds.Columns))
-    scaling = float(ds.get("DoseGridScaling", 1.0) or 1.0)
-    dose = pixels.astype(np.float64) * (scaling * factor)
-    return Volume(dose, _dose_grid(ds, path, nz), "dose", unit)
+    nz = whole(ds, "NumberOfFrames", path, default=1)
+    rows, columns = whole(ds, "Rows", path), whole(ds, "Columns", path)
+    scaling = _scaling(ds, path)
+    grid = _dose_grid(ds, path, nz, rows, columns)
+    dose = _dose_pixels(ds, path, nz, rows, columns).astype(np.float64) * (scaling * factor)
+    return Volume(dose, grid, "dose", unit)

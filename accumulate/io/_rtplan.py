@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from ..errors import InputError
-from ._dicom import RT_ION_PLAN, RT_PLAN, PathLike, frame_of_reference_uid, parse_date, read_dataset
+from ._dicom import (
+    RT_ION_PLAN,
+    RT_PLAN,
+    PathLike,
+    file_errors,
+    frame_of_reference_uid,
+    number,
+    parse_date,
+    read_dataset,
+    require,
+    whole,
+)
 
 _PARTICLES = {"PROTON", "ION"}
 
@@ -55,29 +66,30 @@ class Plan:
     structure_set_uid: str | None
 
 
-def _fractions(ds: Dataset) -> int | None:
+def _fractions(ds: Dataset, path: PathLike) -> int | None:
     counts = [
-        int(fg.NumberOfFractionsPlanned) for fg in ds.get("FractionGroupSequence", []) if fg.get("NumberOfFractionsPlanned")
-    ]
+        whole(fg, "NumberOfFractionsPlanned", path) for fg in ds.get("FractionGroupSequence", [])
+        if fg.get("NumberOfFractionsPlanned") not in (None, "")
+    ]  # fmt: skip
     return sum(counts) if counts else None
 
 
-def _prescription(ds: Dataset) -> float | None:
+def _prescription(ds: Dataset, path: PathLike) -> float | None:
     targets = [
         ref
         for ref in ds.get("DoseReferenceSequence", [])
         if ref.get("DoseReferenceType") == "TARGET" and ref.get("TargetPrescriptionDose") not in (None, "")
     ]
     targets.sort(key=lambda ref: ref.get("DoseReferenceStructureType") not in ("SITE", "VOLUME"))
-    return float(targets[0].TargetPrescriptionDose) if targets else None
+    return number(targets[0], "TargetPrescriptionDose", path, positive=True) if targets else None
 
 
-def _radiation(ds: Dataset) -> tuple[str, int | None]:
+def _radiation(ds: Dataset, path: PathLike) -> tuple[str, int | None]:
     if "ApplicationSetupSequence" in ds:
         return "BRACHY", None
     beams = list(ds.get("IonBeamSequence", [])) + list(ds.get("BeamSequence", []))
     kinds = {str(b.get("RadiationType", "")).upper() for b in beams} - {""}
-    atomic = {int(b.RadiationAtomicNumber) for b in beams if b.get("RadiationAtomicNumber")}
+    atomic = {whole(b, "RadiationAtomicNumber", path) for b in beams if b.get("RadiationAtomicNumber")}
     if not kinds:
         return "UNKNOWN", None
     if len(kinds) > 1:
@@ -90,12 +102,12 @@ def plan_from_dataset(ds: Dataset, path: PathLike) -> Plan:
     """A :class:`Plan` from an RT Plan or RT Ion Plan dataset read from ``path``."""
     if ds.get("SOPClassUID") not in (RT_PLAN, RT_ION_PLAN) and ds.get("Modality") != "RTPLAN":
         raise InputError(f"{path}: not an RT Plan (SOP class {ds.get('SOPClassUID')}, Modality {ds.get('Modality')!r})")
-    radiation, atomic = _radiation(ds)
-    structure_sets = ds.get("ReferencedStructureSetSequence", [])
+    radiation, atomic = _radiation(ds, path)
+    structure_sets = [item for item in ds.get("ReferencedStructureSetSequence", []) if item.get("ReferencedSOPInstanceUID")]
     return Plan(
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        fractions=_fractions(ds),
-        prescription_gy=_prescription(ds),
+        sop_instance_uid=str(require(ds, "SOPInstanceUID", path)),
+        fractions=_fractions(ds, path),
+        prescription_gy=_prescription(ds, path),
         plan_date=parse_date(ds.get("RTPlanDate")),
         review_date=parse_date(ds.get("ReviewDate")),
         study_date=parse_date(ds.get("StudyDate")),
@@ -108,6 +120,7 @@ def plan_from_dataset(ds: Dataset, path: PathLike) -> Plan:
     )
 
 
+@file_errors
 def read_plan(path: PathLike) -> Plan:
     """Read an RTPLAN or RT Ion Plan file; see :class:`Plan` for what is kept and its units."""
     return plan_from_dataset(read_dataset(path, stop_before_pixels=True), path)

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from ..errors import GeometryError, InputError
 from ..geometry import Grid, Volume
 from ..names import find_structure
-from ._dicom import PathLike, read_dataset
+from ._dicom import PathLike, file_errors, read_dataset, whole
 from ._dicom import frame_of_reference_uid as frame_of
 from ._raster import rasterise
 
@@ -30,15 +30,22 @@ class Roi:
     other_types: set[str] = field(default_factory=set)
 
 
-def _contour_points(contour: Dataset) -> np.ndarray:
+def _contour_points(contour: Dataset, path: PathLike, roi: str) -> np.ndarray:
     """ContourData as floats; parsed straight from the raw bytes when possible (pydicom's DS objects are slow)."""
     if "ContourData" not in contour:
         return np.zeros(0)
     raw = contour.get_item("ContourData").value
-    if isinstance(raw, bytes):
-        text = raw.decode("ascii", errors="replace").strip(" \x00")
-        return np.asarray(text.split("\\"), dtype=float) if text else np.zeros(0)
-    return np.asarray(contour.ContourData, dtype=float)
+    try:
+        if isinstance(raw, bytes):
+            text = raw.decode("ascii", errors="replace").strip(" \x00")
+            points = np.asarray(text.split("\\"), dtype=float) if text else np.zeros(0)
+        else:
+            points = np.asarray(contour.ContourData, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: ContourData of ROI {roi} holds values that are not numbers") from None
+    if not np.all(np.isfinite(points)):
+        raise InputError(f"{path}: ContourData of ROI {roi} holds NaN or infinite coordinates")
+    return points
 
 
 def parse_rois(ds: Dataset, path: PathLike) -> dict[str, Roi]:
@@ -48,19 +55,21 @@ def parse_rois(ds: Dataset, path: PathLike) -> dict[str, Roi]:
     by_number: dict[int, Roi] = {}
     rois: dict[str, Roi] = {}
     for item in ds.StructureSetROISequence:
-        name = str(item.get("ROIName", "")).strip() or f"ROI {item.ROINumber}"
+        number = whole(item, "ROINumber", path, minimum=0)
+        name = str(item.get("ROIName", "")).strip() or f"ROI {number}"
         if name in rois:
-            name = f"{name} #{item.ROINumber}"
-        roi = Roi(int(item.ROINumber), name)
+            name = f"{name} #{number}"
+        roi = Roi(number, name)
         rois[name] = by_number[roi.number] = roi
     for item in ds.get("ROIContourSequence", []):
-        roi = by_number.get(int(item.ReferencedROINumber))
+        number = whole(item, "ReferencedROINumber", path, minimum=0)
+        roi = by_number.get(number)
         if roi is None:
-            log.warning("%s: contours for undeclared ROI number %s ignored", path, item.ReferencedROINumber)
+            log.warning("%s: contours for undeclared ROI number %s ignored", path, number)
             continue
         for contour in item.get("ContourSequence", []):
             kind = str(contour.get("ContourGeometricType", "")).upper()
-            points = _contour_points(contour)
+            points = _contour_points(contour, path, roi.name)
             if kind == "CLOSED_PLANAR" and points.size >= 9 and points.size % 3 == 0:
                 roi.contours.append(points.reshape(-1, 3))
             else:
@@ -88,6 +97,7 @@ def _select(rois: dict[str, Roi], names: Iterable[str] | None, path: PathLike) -
     return chosen
 
 
+@file_errors
 def read_structures(
     rtstruct_path: PathLike,
     grid: Grid,

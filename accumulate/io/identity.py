@@ -20,7 +20,8 @@ class ObjectIdentity:
     """The identifying attributes of one DICOM object (empty strings where the file has none).
 
     ``frame_of_reference_uid`` is the object's own (CT, RTDOSE, RTPLAN) or, for an RTSTRUCT,
-    the first ReferencedFrameOfReferenceSequence item's.
+    the frame its contours are in (ReferencedFrameOfReferenceSequence; the RT Structure Set has
+    no Frame of Reference module of its own, and a top-level FrameOfReferenceUID is ignored).
     """
 
     path: Path

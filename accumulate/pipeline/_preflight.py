@@ -375,7 +375,11 @@ def overlaps(
     recovery: Mapping[str, Any],
     intervals: Mapping[str, float],
 ) -> list[Overlap]:
-    """Pairs of structures with different alpha/beta or recovery that share voxels, and the rule applied."""
+    """Pairs of structures with different alpha/beta or recovery that share voxels, and the rule applied.
+
+    Only parameters the settings give both structures are compared: a structure without its own
+    value takes the default only where no other structure gives one (BODY around an organ).
+    """
     named = sorted(set(ab) | set(recovery))
     inside = {n: np.asarray(masks[n].array, dtype=float) >= OCCUPANCY_THRESHOLD for n in named}
     voxel_cc = next(iter(masks.values())).grid.voxel_volume_mm3 / 1000.0
@@ -386,17 +390,15 @@ def overlaps(
             if not shared:
                 continue
             differs, rules = [], []
-            a, b = ab.get(first), ab.get(second)
-            if a is not None or b is not None:
-                a, b = a or config.alpha_beta_default, b or config.alpha_beta_default
-                if a != b:
-                    differs.append(f"alpha/beta {a:g} / {b:g} Gy")
-                    rules.append(_ab_rule(config, first, second, a, b))
-            ra = [recovery[first].recovered(m) if first in recovery else 0.0 for m in intervals.values()]
-            rb = [recovery[second].recovered(m) if second in recovery else 0.0 for m in intervals.values()]
-            if ra != rb:
-                differs.append("recovery " + ", ".join(f"{100 * x:g} / {100 * y:g} %" for x, y in zip(ra, rb, strict=True)))
-                rules.append("least recovery wins" if config.overlaps == "shared" else "each structure its own recovery")
+            if first in ab and second in ab and ab[first] != ab[second]:
+                differs.append(f"alpha/beta {ab[first]:g} / {ab[second]:g} Gy")
+                rules.append(_ab_rule(config, first, second, ab[first], ab[second]))
+            if first in recovery and second in recovery:
+                ra = [recovery[first].recovered(m) for m in intervals.values()]
+                rb = [recovery[second].recovered(m) for m in intervals.values()]
+                if ra != rb:
+                    differs.append("recovery " + ", ".join(f"{100 * x:g} / {100 * y:g} %" for x, y in zip(ra, rb, strict=True)))
+                    rules.append("least recovery wins" if config.overlaps == "shared" else "each structure its own recovery")
             if differs:
                 out.append(Overlap(first, second, shared, shared * voxel_cc, "; ".join(differs), "; ".join(rules)))
     return out

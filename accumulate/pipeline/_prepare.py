@@ -172,6 +172,9 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
     stages.start("warp prior doses")
     warped: dict[str, Volume] = {}
     for prior in checked.priors:
+        if checked.checks.registration[prior.name] == "none" and prior.dose.grid.is_close(grid):
+            warped[prior.name] = prior.dose  # the identity onto the same grid: the dose itself, exactly
+            continue
         density = density_from_ct(prior.ct) if config.warp_method == "mass" and prior.ct is not None else None
         result = warp_dose(
             prior.dose,

@@ -94,13 +94,17 @@ def run(
         handler.close()
         staging.commit()
     except BaseException as exc:
-        log.error("run failed: %s", exc) if isinstance(exc, AccumulateError) else log.exception("run failed")
+        if isinstance(exc, AccumulateError):
+            log.error("run failed: %s", exc)
+        else:
+            log.exception("run failed")
         log.removeHandler(handler)
         handler.close()
         kept = staging.abandon()
         if isinstance(exc, OSError) and not isinstance(exc, AccumulateError):
             reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EFBIG) else exc.strerror or str(exc)
-            error = OutputError(f"cannot write the outputs of the run into {out}: {reason} ({exc.filename or ''})")
+            where = f" ({exc.filename})" if exc.filename else ""
+            error = OutputError(f"cannot write the outputs of the run into {out}: {reason}{where}")
             if kept:
                 error.add_note(f"partial outputs and the log: {kept}")
             raise error from None
@@ -133,7 +137,11 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
         prepared=prepared,
         evaluation=evaluation,
     )
-    write_outputs(result, stages.seconds)
+    try:
+        write_outputs(result, stages.seconds)
+    except RuntimeError as exc:  # ITK's writers report a full disk or a refused write as RuntimeError
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise OutputError(f"cannot write the outputs of the run: {reason}") from exc
     stages.done()
     result.summary["stages_s"] = stages.seconds
     return result

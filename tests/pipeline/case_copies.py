@@ -7,6 +7,7 @@ distinct prior course. ``edit`` rewrites one DICOM file of a copy in place.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import shutil
 from collections.abc import Callable
@@ -17,10 +18,11 @@ from pydicom.uid import generate_uid
 
 
 def edit(path: Path, change: Callable[[pydicom.Dataset], None]) -> Path:
-    """Apply ``change`` to the dataset at ``path`` and write it back."""
+    """Apply ``change`` to the dataset at ``path`` and write it back (invalid values are written as given)."""
     ds = pydicom.dcmread(path)
-    change(ds)
-    ds.save_as(path, enforce_file_format=True)
+    with pydicom.config.disable_value_validation():
+        change(ds)
+        ds.save_as(path, enforce_file_format=True)
     return path
 
 
@@ -46,3 +48,21 @@ def another_course(source: Path, target: Path, plan_date: dt.date | None = None)
     edit(target / "RP.dcm", new_plan)
     edit(target / "RD.dcm", new_dose)
     return target
+
+
+def copy_roi(structures: Path, source_name: str, new_name: str) -> Path:
+    """Add to the RTSTRUCT at ``structures`` a second ROI ``new_name`` with the contours of ``source_name``."""
+
+    def add(ds):
+        rois = ds.StructureSetROISequence
+        source = next(item for item in rois if item.ROIName == source_name)
+        number = max(int(item.ROINumber) for item in rois) + 1
+        roi = copy.deepcopy(source)
+        roi.ROINumber, roi.ROIName = number, new_name
+        rois.append(roi)
+        contours = next(c for c in ds.ROIContourSequence if int(c.ReferencedROINumber) == int(source.ROINumber))
+        twin = copy.deepcopy(contours)
+        twin.ReferencedROINumber = number
+        ds.ROIContourSequence.append(twin)
+
+    return edit(structures, add)
