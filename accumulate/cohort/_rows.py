@@ -1,7 +1,8 @@
 """One patient's rows for the cohort tables, computed where the patient ran, from its RunResult.
 
-Per structure: the DVH metrics of summary.json (``cumulative_eqd2_d0_03cc`` for its
-"cumulative eqd2 D0.03cc"; Gy), each prior course's EQD2 before and after recovery
+Per structure: the run's status (``run_status``: passed, doses only, not met, incomplete, and
+``run_reasons``), the DVH metrics of summary.json (``cumulative_eqd2_d0_03cc`` for its
+"cumulative eqd2 D0.03cc"; Gy; ``eqd1_8`` for EQD1.8), each prior course's EQDx before and after recovery
 (``course_<name>_eqd2_dmax``, ``course_<name>_residual_eqd2_dmax``, with ``_interval_months`` and
 ``_recovered``, the recovered fraction applied, averaged over the structure's voxels), the
 constraints on it (worst verdict, smallest margin and the constraint that sets it), and the
@@ -17,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..accumulation import CourseDose, cumulative_eqd2
-from ..evaluation import Verdict, dvh
+from ..evaluation import Verdict
 from ..pipeline._outputs import SUMMARY_METRICS
 from ..radiobiology import residual_map
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
 from ._sensitivity import NOT_MET, verdict_columns
 
 if TYPE_CHECKING:
-    from ..pipeline import Prepared, RunResult
+    from ..pipeline import RunResult
 
 #: Verdicts from the best to the worst, for "the worst verdict" of a structure.
 VERDICT_ORDER = ("pass", "desirable", "acceptable", "warn", "fail", "exceeded")
@@ -41,22 +41,20 @@ def _worst(verdicts: list[str]) -> str | None:
     return max(ranked, key=VERDICT_ORDER.index) if ranked else None
 
 
-def _course_contributions(prepared: Prepared) -> dict[str, dict[str, Any]]:
-    """Per structure: each prior course's EQD2 metrics before and after recovery, its interval and recovered fraction."""
-    maps, masks, grid = prepared.maps, prepared.masks, prepared.reference.dose.grid
-    x = prepared.config.reference_dose_per_fraction
+def _course_contributions(result: RunResult) -> dict[str, dict[str, Any]]:
+    """Per structure: each prior course's EQDx metrics before and after recovery, its interval and recovered fraction."""
+    prepared, evaluation = result.prepared, result.evaluation
+    maps, masks, grid, quantity = prepared.maps, prepared.masks, prepared.reference.dose.grid, evaluation.quantity
     out: dict[str, dict[str, Any]] = {name: {} for name in masks}
     for prior in prepared.priors:
         interval = prepared.intervals[prior.name]
         residual = residual_map(grid, masks, maps.recovery, interval)
         prefix = f"course_{column(prior.name)}"
-        for label, kept in (("eqd2", 1.0), ("residual_eqd2", residual)):
-            course = CourseDose(prior.name, prepared.warped[prior.name], prior.fractions, rbe=prior.config.rbe, residual=kept)
-            volume = cumulative_eqd2([course], maps.alpha_beta, ref_dose=x, backend=prepared.backend).cumulative.to_numpy()
-            for name, mask in masks.items():
-                if np.any(np.asarray(mask.array, float) > 0):
-                    h = dvh(volume, mask, name)
-                    out[name].update({f"{prefix}_{label}_{column(m)}": round(h.metric(m), 3) for m in SUMMARY_METRICS})
+        for label, scope in ((quantity, f"course:{prior.name}"), (f"residual_{quantity}", f"residual:{prior.name}")):
+            table = evaluation.dvhs[(scope, quantity)]
+            for name in table:
+                h = table[name]
+                out[name].update({f"{prefix}_{column(label)}_{column(m)}": round(h.metric(m), 3) for m in SUMMARY_METRICS})
         for name, mask in masks.items():
             inside = np.asarray(mask.array, float) >= OCCUPANCY_THRESHOLD
             out[name][f"{prefix}_interval_months"] = round(interval, 2)
@@ -100,12 +98,13 @@ def _constraints(verdicts: list[Verdict], structure: str) -> dict[str, Any]:
 
 def patient_rows(result: RunResult) -> dict[str, list[dict[str, Any]]]:
     """``{"results": [one per structure], "constraints": [one per constraint]}`` for a RunResult that kept its preparation."""
-    contributions = _course_contributions(result.prepared)
+    contributions = _course_contributions(result)
+    status = {"run_status": result.status.state, "run_reasons": "; ".join(result.status.reasons) or None}
     structures = []
     for row in result.summary["structures"]:
         name = row["structure"]
         metrics = {column(key): value for key, value in row.items() if key != "structure"}
         constraints = _constraints(result.verdicts, name)
         registration = _registration(result.summary["registration"], name)
-        structures.append({"structure": name, **metrics, **contributions.get(name, {}), **constraints, **registration})
+        structures.append({"structure": name, **status, **metrics, **contributions.get(name, {}), **constraints, **registration})
     return {"results": structures, "constraints": [verdict_columns(v) for v in result.verdicts]}

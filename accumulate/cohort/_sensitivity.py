@@ -139,7 +139,7 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
     return {
         "constraint": c.describe(), "structure": verdict.structure_found or c.structure, "metric": c.metric,
         "scope": c.scope, "quantity": c.quantity, "value": verdict.value, "limit": verdict.limit,
-        "margin": verdict.margin, "verdict": verdict.verdict,
+        "margin": verdict.margin, "verdict": verdict.verdict, "state": verdict.state, "reason": verdict.reason or None,
     }  # fmt: skip
 
 

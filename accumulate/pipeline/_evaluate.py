@@ -67,10 +67,15 @@ class StructureDoses:
     parts: tuple[CoursePart, ...]
 
     def values(self, scope: str, quantity: str) -> np.ndarray:
-        """The dose of every point: ``scope`` in :data:`SCOPES` or ``"course:<name>"``; ``quantity`` physical, eqd<x>, bed."""
+        """The dose of every point in ``quantity`` (physical, eqd<x>, bed).
+
+        ``scope`` is one of :data:`SCOPES`, ``"course:<name>"`` (one course, before recovery) or
+        ``"residual:<name>"`` (one prior course after its recovery).
+        """
         x = equivalent_x(quantity)
-        if scope.startswith("course:"):
-            chosen, recovery = [p for p in self.parts if p.name == scope[7:]], False
+        if scope.startswith(("course:", "residual:")):
+            kind, name = scope.split(":", 1)
+            chosen, recovery = [p for p in self.parts if p.name == name], kind == "residual"
         else:
             chosen = [p for p in self.parts if (scope != "new_course" or not p.prior) and (scope != "prior_residual" or p.prior)]
             recovery = scope in ("cumulative", "prior_residual")
@@ -119,7 +124,7 @@ class DVHTable(Mapping):
 
     def __getitem__(self, key: tuple[str, str]) -> _Quantity:
         scope, quantity = key
-        if not (scope in SCOPES or scope.startswith("course:")):
+        if not (scope in SCOPES or scope.startswith(("course:", "residual:"))):
             raise KeyError(key)
         if key not in self._tables:
             self._tables[key] = _Quantity(self.doses, scope, quantity)

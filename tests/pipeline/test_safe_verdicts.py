@@ -318,3 +318,25 @@ def test_version(capsys):
 def test_an_unused_accept_key_is_a_warning(case, tmp_path):
     result = run(_write(case, tmp_path, PASSING + '\n[accept]\n"radiobiology.alpha_beta.SpinalCrd" = 0.4\n'), progress=_quiet)
     assert any('"radiobiology.alpha_beta.SpinalCrd" = 0.4 matched no checked value' in w for w in result.status.warnings)
+
+
+def test_registration_none_and_rigid_as_the_user_asks(case, tmp_path):
+    # "none" between different frames of reference: the identity field, and the summary says what it assumes
+    path = _write(case, tmp_path)
+    path.write_text(path.read_text().replace(f'dvf = "{case.true_field_path}"', 'preset = "none"'))
+    result = run(path, progress=_quiet)
+    assert result.prepared.checks.registration["prior"] == "none"
+    assert not np.any(np.asarray(result.prepared.fields["prior"].array))
+    # "rigid" per course: elastix's rigid stage alone; the field is then one rotation and translation
+    path.write_text(path.read_text().replace('name = "prior"\n', 'name = "prior"\nregistration = "rigid"\n', 1))
+    result = run(path, progress=_quiet)
+    assert "elastix rigid stage" in result.summary["registration"]["prior"]["field"]
+    field = result.prepared.fields["prior"]
+    points = field.grid.world_coordinates().reshape(-1, 3)
+    moved = points + np.asarray(field.array, dtype=float).reshape(-1, 3)
+    # a rigid map is affine: least squares reproduces it to rounding, with an orthonormal linear part
+    design = np.hstack([points, np.ones((points.shape[0], 1))])
+    affine, *_ = np.linalg.lstsq(design, moved, rcond=None)
+    assert np.max(np.abs(design @ affine - moved)) < 0.05  # mm (the field is stored in float32)
+    linear = affine[:3].T
+    np.testing.assert_allclose(linear @ linear.T, np.eye(3), atol=1e-3)
