@@ -41,7 +41,10 @@ Paths are relative to the configuration file. Every error names the file and the
     recovered = [0.0, 0.25, 0.5]
 
     [constraints]
-    set = "hn-reirradiation"        # a shipped set, a path to a TOML file, or inline [[constraints.constraint]]
+    set = "hn-reirradiation"        # a shipped set, a path to a TOML file, or inline [[constraints.constraint]];
+    include = ["ecog-ea3191"]       # more sets; exclude = ["<set>.<id>"], [[constraints.override]] (id = "<set>.<id>",
+                                    # the fields to change, source), one_side_may_exceed = ["OpticNerve"]
+                                    # (see accumulate.evaluation.constraints)
 
     [structures.rename]             # this case's structure name -> the name the settings use
     "Cord PRV0" = "SpinalCord"
@@ -74,7 +77,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AccumulateError, ConfigError, InputError
-from .evaluation.constraints import ConstraintSet, check_limits, load_constraint_set, parse_constraint_set
+from .evaluation.constraints import COMPOSE_KEYS, ConstraintSet, check_limits, compose_constraints
 from .io import looks_like_dicom
 from .names import normalise
 from .plausibility import Checks, Finding
@@ -301,13 +304,8 @@ def _recovery(table: Mapping[str, Any], where: str) -> dict[str, RecoveryModel]:
 def _constraints(cons: Mapping[str, Any] | None, where: str, base: Path) -> ConstraintSet | None:
     if cons is None:
         return None
-    cr = TableReader(cons, f"{where}: [constraints]", ("set", "constraint", "name", "description"))
-    if "set" in cons and "constraint" in cons:
-        raise ConfigError(f"{where}: [constraints]: give 'set' or inline [[constraints.constraint]] tables, not both")
-    set_name = cr.get("set", str)
-    if set_name is None:
-        return parse_constraint_set(cons, f"{where}: [constraints]")
-    return load_constraint_set(base / set_name if set_name.endswith(".toml") else set_name)
+    TableReader(cons, f"{where}: [constraints]", COMPOSE_KEYS)
+    return compose_constraints(cons, f"{where}: [constraints]", base)
 
 
 def check_settings(settings: Mapping[str, Any], checks: Checks) -> None:

@@ -1,21 +1,29 @@
-"""Cumulative DVHs, dose-volume metrics and constraint verdicts."""
+"""Cumulative DVHs, dose-volume metrics, constraint sets with their published semantics, and verdicts."""
 
 from .constraints import (
     Constraint,
     ConstraintSet,
-    Verdict,
+    Interval,
+    RiskClass,
+    Tier,
+    compose_constraints,
     constraint_set_names,
-    evaluate,
     load_constraint_set,
     parse_constraint_set,
 )
 from .dvh import DVH, dvh
+from .verdicts import DoseTable, Verdict, evaluate
 
 __all__ = [
     "DVH",
     "Constraint",
     "ConstraintSet",
+    "DoseTable",
+    "Interval",
+    "RiskClass",
+    "Tier",
     "Verdict",
+    "compose_constraints",
     "constraint_set_names",
     "dvh",
     "evaluate",

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..geometry import Volume
 
 MM3_PER_CC = 1000.0
-_METRIC = re.compile(r"^(?:(Dmax|Dmin|Dmean)|D(\d+(?:\.\d+)?)(cc|%)|V(\d+(?:\.\d+)?)Gy(%?))$", re.IGNORECASE)
+METRIC_PATTERN = re.compile(r"^(?:(Dmax|Dmin|Dmean)|D(\d+(?:\.\d+)?)(cc|%)|V(\d+(?:\.\d+)?)Gy(%?))$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class DVH:
 
     def metric(self, name: str) -> float:
         """A metric by name: Dmax, Dmin, Dmean, D0.03cc, D2%, V20Gy (cc), V20Gy% (%)."""
-        match = _METRIC.match(name.strip())
+        match = METRIC_PATTERN.match(name.strip())
         if not match:
             raise InputError(f"unknown DVH metric {name!r}; use Dmax, Dmin, Dmean, D<v>cc, D<p>%, V<x>Gy or V<x>Gy%")
         simple, d_value, d_unit, v_dose, v_percent = match.groups()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import load_config
-from ..evaluation.constraints import ACCEPTED_ABSENT
+from ..evaluation.verdicts import ACCEPTED_ABSENT
 from ._preflight import UNVERIFIED
 from ._prepare import Preflight, preflight
 from ._stages import quiet
@@ -101,6 +101,8 @@ def check(path: Path) -> int:
     skipped = []
     for c in config.constraints.constraints if config.constraints else ():
         match = checks.matches[c.structure]
+        if not c.scored:
+            continue
         if match.found is None and not config.accepts_absent(c.structure):
             skipped.append(f"{c.describe()}: structure absent")
         elif match.found in checks.empty:

@@ -4,13 +4,21 @@
 recovery or constraint settings (``evaluate(prepared.variant(other_config))``).
 
 DVHs are computed per structure from its points (the voxels of its mask on the reference dose
-grid) and every course's physical dose there, so that any quantity a constraint is stated in
-can be formed: physical dose, EQDx for any x (a constraint in EQD2 is evaluated in EQD2 whatever
-the run's reporting x), with or without the recovery discount, per course. Where structures with
-different parameters overlap (``[radiobiology] overlaps``), ``"shared"`` (the default) gives each
-voxel one alpha/beta (the priority rule) and the least recovery, so every structure sees the
-same value there; ``"own"`` evaluates each structure with its own alpha/beta and recovery. A
-constraint whose value differs from the one its structure's own parameters give says so.
+grid) and every course's physical dose there, so that any quantity a constraint is stated in can
+be formed (:class:`CaseDoses`): physical dose, EQDx for any x and any alpha/beta (a constraint in
+EQD2 with alpha/beta 2 Gy is evaluated so, whatever the run's reporting x and map), with or
+without the recovery discount, per course. Where structures with different parameters overlap
+(``[radiobiology] overlaps``), ``"shared"`` (the default) gives each voxel one alpha/beta (the
+priority rule) and the least recovery, so every structure sees the same value there; ``"own"``
+evaluates each structure with its own alpha/beta and recovery. A constraint whose value differs
+from the one its structure's own parameters give says so.
+
+The remaining dose (physical Gy in the reference course's fractions) is, per voxel, the
+smallest headroom over the scored max-type constraints (Dmax, D<=0.1cc) that apply to the
+voxel's structures, each in its own quantity: a cumulative EQDx limit leaves L - (prior
+residual EQDx) for the new course's EQDx (without the recovery discount for a limit that assumes
+recovery), a new-course EQDx limit L, a physical limit the physical dose left; the strictest
+tier of a tiered limit is used. NaN where no limit applies.
 """
 
 from __future__ import annotations
@@ -23,9 +31,10 @@ import numpy as np
 from ..accumulation import CourseDose, cumulative_eqd2
 from ..evaluation import DVH, Verdict
 from ..evaluation import evaluate as verdicts_for
-from ..evaluation.constraints import equivalent_x
+from ..evaluation.constraints import Constraint, equivalent_x
+from ..evaluation.verdicts import MET, NOT_MET, ONE_SIDE
 from ..geometry import Volume
-from ..radiobiology import eqd2, residual_map
+from ..radiobiology import eqd2, max_additional_dose, residual_map
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
 from ..radiobiology.recovery import NoRecovery
 from ._prepare import Prepared
@@ -53,44 +62,53 @@ class CoursePart:
     residual: np.ndarray
     prior: bool
 
+    def equivalent(self, x: float, alpha_beta: np.ndarray) -> np.ndarray:
+        """EQDx of this course at the points (before recovery)."""
+        dose = self.rbe * self.dose
+        return dose * (alpha_beta + dose / self.fractions) / (alpha_beta + x)
+
 
 @dataclass(frozen=True)
 class StructureDoses:
     """Everything a DVH of one structure needs, at its points (each with its volume, cm^3).
 
-    ``alpha_beta`` is per point (Gy). :meth:`values` forms any quantity of any scope.
+    ``index`` holds the points' voxels on the reference dose grid (flat indices); ``alpha_beta``
+    is per point (Gy). :meth:`values` forms any quantity of any scope.
     """
 
     name: str
+    index: np.ndarray
     volumes_cc: np.ndarray
     alpha_beta: np.ndarray
     parts: tuple[CoursePart, ...]
 
-    def values(self, scope: str, quantity: str) -> np.ndarray:
-        """The dose of every point in ``quantity`` (physical, eqd<x>, bed).
+    def chosen(self, scope: str) -> tuple[list[CoursePart], bool]:
+        """The courses a scope sums, and whether their recovery discount applies."""
+        if scope.startswith(("course:", "residual:")):
+            kind, name = scope.split(":", 1)
+            return [p for p in self.parts if p.name == name], kind == "residual"
+        if scope not in SCOPES:
+            raise KeyError(scope)
+        parts = [p for p in self.parts if (scope != "new_course" or not p.prior) and (scope != "prior_residual" or p.prior)]
+        return parts, scope in ("cumulative", "prior_residual")
+
+    def values(self, scope: str, quantity: str, alpha_beta: float | None = None) -> np.ndarray:
+        """The dose of every point in ``quantity`` (physical, eqd<x>, bed), with ``alpha_beta`` (Gy) instead of the map's.
 
         ``scope`` is one of :data:`SCOPES`, ``"course:<name>"`` (one course, before recovery) or
         ``"residual:<name>"`` (one prior course after its recovery).
         """
         x = equivalent_x(quantity)
-        if scope.startswith(("course:", "residual:")):
-            kind, name = scope.split(":", 1)
-            chosen, recovery = [p for p in self.parts if p.name == name], kind == "residual"
-        else:
-            chosen = [p for p in self.parts if (scope != "new_course" or not p.prior) and (scope != "prior_residual" or p.prior)]
-            recovery = scope in ("cumulative", "prior_residual")
+        parts, recovery = self.chosen(scope)
+        ab = self.alpha_beta if alpha_beta is None else np.full(self.volumes_cc.shape, float(alpha_beta))
         total = np.zeros(self.volumes_cc.shape)
-        for part in chosen:
+        for part in parts:
             if x is None:
                 total += part.dose
-                continue
-            dose = part.rbe * part.dose
-            term = dose * (self.alpha_beta + dose / part.fractions) / (self.alpha_beta + x)
-            total += part.residual * term if recovery else term
+            else:
+                term = part.equivalent(x, ab)
+                total += part.residual * term if recovery else term
         return total
-
-    def dvh(self, scope: str, quantity: str) -> DVH:
-        return _dvh(self.name, self.values(scope, quantity), self.volumes_cc)
 
 
 def _dvh(name: str, values: np.ndarray, volumes_cc: np.ndarray) -> DVH:
@@ -101,40 +119,58 @@ def _dvh(name: str, values: np.ndarray, volumes_cc: np.ndarray) -> DVH:
 class _Quantity(Mapping):
     """{structure: DVH} of one (scope, quantity), computed on first use; empty structures are absent."""
 
-    def __init__(self, doses: Mapping[str, StructureDoses], scope: str, quantity: str) -> None:
-        self._doses, self._key, self._cache = doses, (scope, quantity), {}
+    def __init__(self, doses: CaseDoses, scope: str, quantity: str) -> None:
+        self._doses, self._key = doses, (scope, quantity)
 
     def __getitem__(self, name: str) -> DVH:
-        if name not in self._cache:
-            self._cache[name] = self._doses[name].dvh(*self._key)
-        return self._cache[name]
+        return self._doses.dvh(name, *self._key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._doses)
+        return iter(self._doses.structures)
 
     def __len__(self) -> int:
-        return len(self._doses)
+        return len(self._doses.structures)
 
 
-class DVHTable(Mapping):
-    """{(scope, quantity): {structure: DVH}} for every scope and quantity, computed when asked for."""
+class CaseDoses(Mapping):
+    """The case's DVHs in any quantity: ``dvh(structure, scope, quantity, alpha_beta, region)`` (a DoseTable), and
+    as ``{(scope, quantity): {structure: DVH}}`` for the tables and files. Computed when asked for, then kept."""
 
-    def __init__(self, doses: Mapping[str, StructureDoses]) -> None:
-        self.doses, self._tables = doses, {}
+    def __init__(self, structures: Mapping[str, StructureDoses], intervals: Mapping[str, float], x: float) -> None:
+        self.structures, self.intervals, self.x = dict(structures), dict(intervals), x
+        self._cache: dict[tuple, DVH] = {}
+
+    def dvh(self, structure: str, scope: str, quantity: str, alpha_beta: float | None = None, region: str = "whole") -> DVH:
+        if region != "whole":
+            from ..errors import InputError
+
+            raise InputError(f"the {region} of a structure needs structure sampling, which this run did not do")
+        key = (structure, scope, quantity, alpha_beta)
+        if key not in self._cache:
+            doses = self.structures[structure]
+            self._cache[key] = _dvh(structure, doses.values(scope, quantity, alpha_beta), doses.volumes_cc)
+        return self._cache[key]
+
+    def interval_months(self, structure: str) -> float | None:
+        """Months since the prior course with the highest EQDx (before recovery) in ``structure``."""
+        doses = self.structures.get(structure)
+        priors = [p for p in doses.parts if p.prior] if doses is not None else []
+        if not priors:
+            return min(self.intervals.values(), default=None)
+        strongest = max(priors, key=lambda p: float(np.max(p.equivalent(self.x or 2.0, doses.alpha_beta))))
+        return self.intervals[strongest.name]
 
     def __getitem__(self, key: tuple[str, str]) -> _Quantity:
         scope, quantity = key
         if not (scope in SCOPES or scope.startswith(("course:", "residual:"))):
             raise KeyError(key)
-        if key not in self._tables:
-            self._tables[key] = _Quantity(self.doses, scope, quantity)
-        return self._tables[key]
+        return _Quantity(self, scope, quantity)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._tables)
+        return iter(())
 
     def __len__(self) -> int:
-        return len(self._tables)
+        return 0
 
 
 @dataclass(frozen=True)
@@ -144,9 +180,9 @@ class Evaluation:
     ``cumulative`` (EQDx, Gy or Gy(RBE); x = the run's reference dose per fraction),
     ``physical`` (dose sum, Gy), ``new_course`` (the reference course's EQDx), ``prior_residual``
     (the prior courses' EQDx after recovery), ``remaining`` (largest additional physical dose in
-    the reference course's fractions, Gy; NaN where no limit applies). ``dvhs`` are keyed by
-    (scope, quantity), then structure (see :class:`DVHTable`); ``reported`` lists the keys the
-    tables and files show; ``quantity`` is the run's EQDx name (``"eqd2"``, ``"eqd1.8"``).
+    the reference course's fractions, Gy; NaN where no limit applies). ``dvhs`` forms every DVH
+    (see :class:`CaseDoses`); ``reported`` lists the keys the tables and files show;
+    ``quantity`` is the run's EQDx name (``"eqd2"``, ``"eqd1.8"``).
     """
 
     cumulative: Volume
@@ -154,7 +190,7 @@ class Evaluation:
     new_course: Volume
     prior_residual: Volume
     remaining: Volume
-    dvhs: DVHTable
+    dvhs: CaseDoses
     verdicts: list[Verdict]
     quantity: str
     reported: tuple[tuple[str, str], ...] = field(default=())
@@ -163,34 +199,34 @@ class Evaluation:
 def _structure_doses(prepared: Prepared, residuals: Mapping[str, Volume], own: bool) -> dict[str, StructureDoses]:
     """Each non-empty structure's points (voxels of its mask) with every course's dose and the parameters there."""
     config, maps, reference = prepared.config, prepared.maps, prepared.reference
-    ab_map = np.asarray(maps.alpha_beta.array, dtype=float)
+    ab_map = np.asarray(maps.alpha_beta.array, dtype=float).reshape(-1)
     out = {}
     for name, mask in prepared.masks.items():
-        occupancy = np.asarray(mask.to_numpy().array, dtype=float)
-        inside = occupancy >= OCCUPANCY_THRESHOLD if occupancy.dtype != bool else occupancy
-        if not inside.any():
+        occupancy = np.asarray(mask.to_numpy().array, dtype=float).reshape(-1)
+        index = np.flatnonzero(occupancy >= OCCUPANCY_THRESHOLD)
+        if index.size == 0:
             continue
-        volumes = np.where(occupancy[inside] > 0, 1.0, 0.0) * mask.grid.voxel_volume_mm3 / 1000.0
+        volumes = np.full(index.size, mask.grid.voxel_volume_mm3 / 1000.0)
         if own:
-            alpha_beta = np.full(volumes.shape, maps.alpha_beta_values.get(name, config.alpha_beta_default))
+            alpha_beta = np.full(index.size, maps.alpha_beta_values.get(name, config.alpha_beta_default))
             model = maps.recovery.get(name, NoRecovery())
         else:
-            alpha_beta = ab_map[inside]
+            alpha_beta = ab_map[index]
         parts = []
         for prior in prepared.priors:
             if own:
-                residual = np.full(volumes.shape, 1.0 - model.recovered(prepared.intervals[prior.name]))
+                residual = np.full(index.size, 1.0 - model.recovered(prepared.intervals[prior.name]))
             else:
-                residual = np.asarray(residuals[prior.name].array, dtype=float)[inside]
-            dose = np.asarray(prepared.warped[prior.name].array, dtype=float)[inside]
+                residual = np.asarray(residuals[prior.name].array, dtype=float).reshape(-1)[index]
+            dose = np.asarray(prepared.warped[prior.name].array, dtype=float).reshape(-1)[index]
             parts.append(CoursePart(prior.name, dose, prior.fractions, prior.config.rbe, residual, True))
-        dose = np.asarray(reference.dose.to_numpy().array, dtype=float)[inside]
-        parts.append(CoursePart(reference.name, dose, reference.fractions, reference.config.rbe, np.ones(volumes.shape), False))
-        out[name] = StructureDoses(name, volumes, alpha_beta, tuple(parts))
+        dose = np.asarray(reference.dose.to_numpy().array, dtype=float).reshape(-1)[index]
+        parts.append(CoursePart(reference.name, dose, reference.fractions, reference.config.rbe, np.ones(index.size), False))
+        out[name] = StructureDoses(name, index, volumes, alpha_beta, tuple(parts))
     return out
 
 
-def _overlap_notes(prepared: Prepared, verdicts: list[Verdict], shared: DVHTable, own: DVHTable) -> list[Verdict]:
+def _overlap_notes(prepared: Prepared, verdicts: list[Verdict], own: CaseDoses) -> list[Verdict]:
     """Say so where a constraint's value was set by another structure's parameters (shared overlaps)."""
     partners: dict[str, list[str]] = {}
     for o in prepared.checks.overlaps:
@@ -198,20 +234,50 @@ def _overlap_notes(prepared: Prepared, verdicts: list[Verdict], shared: DVHTable
         partners.setdefault(o.second, []).append(f"{o.first} ({o.rule})")
     out = []
     for v in verdicts:
-        name = v.structure_found
-        if v.value is None or name not in partners:
+        name, c = v.structure_found, v.constraint
+        if v.value is None or name not in partners or c.alpha_beta is not None:
             out.append(v)
             continue
-        c = v.constraint
-        own_value = own[(c.scope, c.quantity)][name].metric(c.metric)
+        scope = "cumulative_no_recovery" if c.assumes_recovery and c.scope == "cumulative" else c.scope
+        own_value = own.dvh(name, scope, c.quantity, None, c.region).metric(c.metric)
         if abs(own_value - v.value) > SAME_VALUE_GY:
-            note = (
+            v = v.with_note(
                 f"value set by the overlap with {', '.join(partners[name])}; with {name}'s own alpha/beta and recovery it "
                 f"would be {own_value:.2f}"
             )
-            v = Verdict(v.constraint, v.structure_found, v.value, v.limit, v.margin, v.verdict, v.state, v.reason, note)
         out.append(v)
     return out
+
+
+def _headroom(c: Constraint, doses: StructureDoses, limit: float, new_fractions: float) -> np.ndarray:
+    """The largest additional physical dose (Gy, in ``new_fractions``) at each of the structure's points under ``c``."""
+    x = equivalent_x(c.quantity)
+    priors = [p for p in doses.parts if p.prior]
+    if x is None:
+        left = limit - (sum(p.dose for p in priors) if c.scope == "cumulative" else 0.0)
+        return np.maximum(left, 0.0)
+    ab = doses.alpha_beta if c.alpha_beta is None else np.full(doses.volumes_cc.shape, c.alpha_beta)
+    prior = np.zeros(doses.volumes_cc.shape)
+    if c.scope == "cumulative":
+        for part in priors:
+            term = part.equivalent(x, ab)
+            prior += term if c.assumes_recovery else part.residual * term
+    return max_additional_dose(limit - prior, new_fractions, ab, ref_dose=x, backend="numpy")
+
+
+def remaining_dose(prepared: Prepared, verdicts: list[Verdict], doses: CaseDoses) -> Volume:
+    """The remaining-dose map (see the module docstring) of the scored max-type constraints that applied."""
+    grid, reference = prepared.reference.dose.grid, prepared.reference
+    remaining = np.full(grid.size, np.nan)
+    for v in verdicts:
+        c = v.constraint
+        if not (c.scored and c.max_type and v.state in (MET, NOT_MET, ONE_SIDE)) or v.structure_found not in doses.structures:
+            continue
+        structure = doses.structures[v.structure_found]
+        limit = c.tiers_for(v.interval_months)[0].limit
+        headroom = _headroom(c, structure, limit, reference.fractions)
+        remaining[structure.index] = np.fmin(remaining[structure.index], headroom)
+    return reference.dose.with_array(remaining.reshape(grid.shape), quantity="remaining_dose", unit="Gy")
 
 
 def evaluate(prepared: Prepared, stages: Stages | None = None) -> Evaluation:
@@ -223,43 +289,28 @@ def evaluate(prepared: Prepared, stages: Stages | None = None) -> Evaluation:
     stages.start("EQD2, recovery and remaining dose")
     x = config.reference_dose_per_fraction
     residuals = {p.name: residual_map(grid, masks, maps.recovery, prepared.intervals[p.name]) for p in prepared.priors}
-    prior_doses = [
-        CourseDose(p.name, prepared.warped[p.name], p.fractions, rbe=p.config.rbe, residual=residuals[p.name])
-        for p in prepared.priors
-    ]
+    prior_doses = [CourseDose(p.name, prepared.warped[p.name], p.fractions, rbe=p.config.rbe, residual=residuals[p.name])
+                   for p in prepared.priors]  # fmt: skip
     budget = cumulative_eqd2(prior_doses, maps.alpha_beta, ref_dose=x, backend=backend)
-    remaining = None
-    for limit_x, limit in sorted(maps.limits.items()):
-        headroom = cumulative_eqd2(
-            prior_doses, maps.alpha_beta, ref_dose=limit_x, limit=limit, new_fractions=reference.fractions, backend=backend
-        ).remaining
-        remaining = headroom if remaining is None else remaining.with_array(np.fmin(remaining.array, headroom.array))
-    if remaining is None:
-        remaining = reference.dose.with_array(np.full(grid.shape, np.nan), quantity="remaining_dose", unit="Gy")
     current = eqd2(reference.dose, reference.fractions, maps.alpha_beta, ref_dose=x, rbe=reference.config.rbe, backend=backend)
     rbe_unit = "Gy(RBE)" in (budget.cumulative.unit, current.unit)
     total = budget.cumulative.with_array(budget.cumulative.array + current.array, unit="Gy(RBE)" if rbe_unit else "Gy")
-    physical = reference.dose.with_array(reference.dose.array + sum(w.array for w in prepared.warped.values()), quantity="dose")
+    physical = reference.dose.with_array(reference.dose.array + sum(w.array for w in prepared.warped.values()),
+                                         quantity="dose")  # fmt: skip
     stages.done()
 
     stages.start("DVHs and constraints")
     own = config.overlaps == "own"
-    table = DVHTable(_structure_doses(prepared, residuals, own))
+    table = CaseDoses(_structure_doses(prepared, residuals, own), prepared.intervals, x)
     quantity = quantity_name(x)
-    reported = (
-        ("cumulative", quantity),
-        ("cumulative", "physical"),
-        ("new_course", quantity),
-        ("new_course", "physical"),
-        ("prior_residual", quantity),
-    )
+    reported = (("cumulative", quantity), ("cumulative", "physical"), ("new_course", quantity), ("new_course", "physical"),
+                ("prior_residual", quantity))  # fmt: skip
     verdicts: list[Verdict] = []
     if config.constraints:
-        verdicts = verdicts_for(
-            config.constraints, table, prepared.checks.matches.__getitem__, maps.latest_interval, config.accepts_absent
-        )
+        verdicts = verdicts_for(config.constraints, table, prepared.checks.matches.__getitem__, None, config.accepts_absent)
         if not own and prepared.checks.overlaps:
-            own_table = DVHTable(_structure_doses(prepared, residuals, True))
-            verdicts = _overlap_notes(prepared, verdicts, table, own_table)
+            own_table = CaseDoses(_structure_doses(prepared, residuals, True), prepared.intervals, x)
+            verdicts = _overlap_notes(prepared, verdicts, own_table)
+    remaining = remaining_dose(prepared, verdicts, table)
     stages.done()
     return Evaluation(total, physical, current, budget.cumulative, remaining, table, verdicts, quantity, reported)

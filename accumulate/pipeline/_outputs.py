@@ -59,9 +59,14 @@ def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]]
 def _verdict_row(v: Verdict) -> dict[str, Any]:
     c = v.constraint
     return {
-        "structure": c.structure, "found_as": v.structure_found, "metric": c.metric, "scope": c.scope, "quantity": c.quantity,
-        "value": v.value, "limit": v.limit, "margin": v.margin, "verdict": v.verdict, "state": v.state, "reason": v.reason,
-        "constraint": c.describe(), "source": c.source, "note": v.note,
+        "id": c.full_id, "structure": c.structure, "found_as": v.structure_found, "metric": c.metric, "region": c.region,
+        "scope": c.scope, "quantity": c.quantity, "alpha_beta": c.alpha_beta, "kind": c.kind, "value": v.value,
+        "limit": v.limit, "published": c.published or None,
+        "tiers": [t.describe() for t in c.tiers] if len(c.tiers) > 1 else None,
+        "margin": v.margin, "verdict": v.verdict, "state": v.state, "tier": v.tier or None, "reason": v.reason,
+        "interval_months": None if v.interval_months is None else round(v.interval_months, 2),
+        "assumes_recovery": c.assumes_recovery, "constraint": c.describe(), "source": c.source, "note": "; ".join(
+            n for n in (c.note, v.note) if n),
     }  # fmt: skip
 
 

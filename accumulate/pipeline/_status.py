@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..evaluation import Verdict
-from ..evaluation.constraints import ACCEPTED_ABSENT, NOT_EVALUATED, NOT_MET
+from ..evaluation.verdicts import ACCEPTED_ABSENT, NOT_EVALUATED, NOT_MET, ONE_SIDE
 from ._preflight import CaseChecks
 
 PASSED, DOSES_ONLY, NOT_MET_STATE, INCOMPLETE = "passed", "doses only", "not met", "incomplete"
@@ -63,15 +63,21 @@ def run_status(
     verdicts: Sequence[Verdict], checks: CaseChecks, notes: Sequence[str] = (), has_constraints: bool = True
 ) -> RunStatus:
     """The status of a run from its verdicts, the checks of its inputs and the notes it made."""
-    failed = [v for v in verdicts if v.state == NOT_MET]
-    skipped = [v for v in verdicts if v.state == NOT_EVALUATED]
-    accepted = [v for v in verdicts if v.state == ACCEPTED_ABSENT]
+    scored = [v for v in verdicts if v.constraint.scored]
+    failed = [v for v in scored if v.state == NOT_MET]
+    skipped = [v for v in scored if v.state == NOT_EVALUATED]
+    accepted = [v for v in scored if v.state == ACCEPTED_ABSENT]
+    one_side = [v for v in scored if v.state == ONE_SIDE]
     unverified = [f.message for f in checks.unverified]
     warnings = tuple(f.message for f in checks.warnings) + tuple(notes)
-    overrides = tuple(f.message for f in checks.overridden) + tuple(
-        f"{v.constraint.describe()}: structure absent, accepted ([accept] absent_structures)" for v in accepted
+    overrides = (
+        tuple(f.message for f in checks.overridden)
+        + tuple(f"{v.constraint.describe()}: structure absent, accepted ([accept] absent_structures)" for v in accepted)
+        + tuple(
+            f"{v.constraint.describe()}: exceeded on one side ({v.value:.2f}), allowed by one_side_may_exceed" for v in one_side
+        )
     )
-    evaluated = [v for v in verdicts if v.evaluated]
+    evaluated = [v for v in scored if v.evaluated]
     reasons = tuple(f"not met: {_describe(v)} (value {v.value:.2f}, limit {v.limit:g})" for v in failed)
     reasons += tuple(f"not evaluated: {_describe(v)}" for v in skipped)
     reasons += tuple(f"not checked: {message}" for message in unverified)
@@ -82,14 +88,17 @@ def run_status(
             headline += f"; {len(skipped)} not evaluated"
     elif skipped or unverified:
         state = INCOMPLETE
-        parts = [f"{len(skipped)} of {len(verdicts)} constraints not evaluated"] if skipped else []
+        parts = [f"{len(skipped)} of {len(scored)} constraints not evaluated"] if skipped else []
         parts += [f"{len(unverified)} input check(s) could not be done"] if unverified else []
         headline = "; ".join(parts) + ": no verdict on those"
-    elif not has_constraints:
+    elif not has_constraints or not scored:
         state, headline = DOSES_ONLY, "no constraint set: doses computed, nothing judged"
     else:
         state = PASSED
         headline = f"all {len(evaluated)} constraints evaluated and met"
-        if accepted:
-            headline += f" ({len(accepted)} absent, accepted)"
+        tiers = [v for v in evaluated if v.tier and v.tier != v.constraint.tiers[0].name]
+        if tiers:
+            headline += f"; {len(tiers)} only in a lower tier ({', '.join(sorted({v.tier for v in tiers}))})"
+        if accepted or one_side:
+            headline += f" ({len(accepted)} absent, {len(one_side)} one side, accepted)"
     return RunStatus(state, EXIT_CODES[state], headline, reasons, warnings, overrides)

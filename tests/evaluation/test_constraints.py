@@ -14,7 +14,7 @@ def _uniform_dvh(name: str, dose_gy: float):
     return dvh(Volume(np.full(grid.shape, dose_gy), grid), Volume(np.ones(grid.shape, bool), grid, "mask", "1"), name)
 
 
-@pytest.mark.parametrize("name", ["hn-reirradiation", "cns-carbon-reirradiation", "conservative-default"])
+@pytest.mark.parametrize("name", constraint_set_names())
 def test_shipped_sets_load_and_cite_a_source(name):
     assert name in constraint_set_names()
     shipped = load_constraint_set(name)
@@ -80,7 +80,7 @@ def test_volume_metric_limit():
     [
         ({"metric": "Dmax", "limit": 1}, "'structure' is required"),
         ({"structure": "Cord", "metric": "Dhot", "limit": 1}, "unknown metric 'Dhot'"),
-        ({"structure": "Cord", "metric": "Dmax"}, "either 'limit' or 'tolerance'"),
+        ({"structure": "Cord", "metric": "Dmax"}, "exactly one of 'limit', 'tiers' or 'tolerance'"),
         ({"structure": "Cord", "metric": "Dmax", "limit": "45"}, "'limit' must be a number"),
         ({"structure": "Cord", "metric": "Dmax", "limit": 45, "scope": "prior"}, "scope must be one of"),
         ({"structure": "Cord", "metric": "Dmax", "limit": 45, "limt": 1}, r"unknown key\(s\) \['limt'\]"),
