@@ -318,11 +318,11 @@ class ImageSeries:
         """One Image SOP Instance Reference Macro item per image, in slice order."""
         return [ref.item() for ref in self.references()]
 
-    def pixel_centres(self, index: int) -> np.ndarray:
-        """LPS positions (rows, columns, 3), mm, of the pixel centres of image ``index``."""
+    def pixel_centres(self, index: int, rows: slice = slice(None), columns: slice = slice(None)) -> np.ndarray:
+        """LPS positions (rows, columns, 3), mm, of the pixel centres of image ``index`` (or of those rows and columns)."""
         row_dir, col_dir = np.asarray(self.orientation[:3]), np.asarray(self.orientation[3:])
-        j = np.arange(self.rows)[:, None, None] * self.pixel_spacing_mm[0]
-        i = np.arange(self.columns)[None, :, None] * self.pixel_spacing_mm[1]
+        j = np.arange(self.rows)[rows][:, None, None] * self.pixel_spacing_mm[0]
+        i = np.arange(self.columns)[columns][None, :, None] * self.pixel_spacing_mm[1]
         return np.asarray(self.positions_mm[index]) + i * row_dir + j * col_dir
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import Volume
+from ..geometry import Grid, Volume
 from ..io import ImageSeries, StructureROI, level_contours
 from ..registration import sample_linear
 
@@ -36,6 +36,21 @@ def _plane_contours(values: np.ndarray, series: ImageSeries, index: int, window:
     origin = np.asarray(series.positions_mm[index])
     row_dir, col_dir = np.asarray(series.orientation[:3]), np.asarray(series.orientation[3:])
     return [origin + p[:, :1] * row_dir + p[:, 1:] * col_dir for p in level_contours(values, x, y)]
+
+
+def _near_pixels(series: ImageSeries, k: int, grid: Grid, near: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Which pixels of image ``k`` have their centre's index on ``grid`` within ``near`` (low, high), per (z, y, x) axis."""
+    origin = grid.index_from_world(np.zeros(3))
+    first = grid.index_from_world(np.asarray(series.positions_mm[k]))
+    row_dir, col_dir = np.asarray(series.orientation[:3]), np.asarray(series.orientation[3:])
+    per_column = grid.index_from_world(row_dir * series.pixel_spacing_mm[1]) - origin
+    per_row = grid.index_from_world(col_dir * series.pixel_spacing_mm[0]) - origin
+    rows, columns = np.arange(series.rows)[:, None], np.arange(series.columns)[None, :]
+    inside = np.ones((series.rows, series.columns), dtype=bool)
+    for axis in range(3):  # the index is affine in (row, column): one axis at a time, no (rows, columns, 3) array
+        index = first[axis] + rows * per_row[axis] + columns * per_column[axis]
+        inside &= (index >= near[0][axis]) & (index <= near[1][axis])
+    return inside
 
 
 def _window(inside: np.ndarray) -> tuple[slice, slice] | None:
@@ -64,22 +79,22 @@ def remaining_dose_regions(
     values = np.asarray(remaining.to_numpy().array, dtype=float)
     limited = np.isfinite(values)
     level = gy_per_fraction * fractions
-    # unlimited voxels at twice the level: the avoidance level is crossed at most halfway towards them,
-    # so the avoidance ROI stays inside "limits apply" (whose edge is the 0.5 level of the indicator)
-    filled = np.where(limited, values, 2 * level)
     planes: dict[str, list[tuple[int, np.ndarray]]] = {LIMITED_ROI: [], avoidance_roi_name(gy_per_fraction): []}
-    for k in range(len(series.instance_uids)):
-        points = series.pixel_centres(k)
-        index = remaining.grid.index_from_world(points.reshape(-1, 3)).reshape(points.shape)
-        inside = np.all((index >= -0.5) & (index <= np.asarray(remaining.grid.shape) - 0.5), axis=-1)
-        window = _window(inside)
-        if window is None:
-            continue
-        points = points[window]
-        share = sample_linear(limited.astype(float), remaining.grid, points, outside=0.0)
-        dose = sample_linear(filled, remaining.grid, points, outside=2 * level)
-        for name, field in ((LIMITED_ROI, 0.5 - share), (avoidance_roi_name(gy_per_fraction), dose - level)):
-            planes[name] += [(k, polygon) for polygon in _plane_contours(field, series, k, window)]
+    if limited.any():
+        # unlimited voxels at twice the level: the avoidance level is crossed at most halfway towards them,
+        # so the avoidance ROI stays inside "limits apply" (whose edge is the 0.5 level of the indicator)
+        both = np.stack([limited.astype(float), np.where(limited, values, 2 * level)], axis=-1)
+        found = np.argwhere(limited)
+        near = (found.min(axis=0) - 1, found.max(axis=0) + 1)  # both contours lie within a voxel of a limited voxel
+        for k in range(len(series.instance_uids)):
+            window = _window(_near_pixels(series, k, remaining.grid, near))
+            if window is None:
+                continue
+            points = series.pixel_centres(k, *window)
+            share, dose = np.moveaxis(sample_linear(both, remaining.grid, points, outside=np.nan), -1, 0)
+            fields = (0.5 - np.nan_to_num(share, nan=0.0), np.nan_to_num(dose, nan=2 * level) - level)
+            for name, field in zip(planes, fields, strict=True):
+                planes[name] += [(k, polygon) for polygon in _plane_contours(field, series, k, window)]
     limited_name, avoid_name = planes
     return [
         StructureROI(limited_name, planes[limited_name], _LIMITED_COLOUR, "CONTROL",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-import textwrap
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,13 +20,13 @@ import pydicom
 import pytest
 
 from accumulate import read_dose, read_structures
-from accumulate.config import load_config
 from accumulate.phantom import write_demo_case
 from accumulate.pipeline import run
 from accumulate.registration import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
 from io_synthetic import HAVE_DCIODVFY, dciodvfy_errors, sixteen_bit_copy  # noqa: E402
+from test_pipeline import _config  # noqa: E402
 
 RT_PLAN, RT_ION_PLAN, RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8", "1.2.840.10008.5.1.4.1.1.481.2"
 CT_IMAGE, DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.66.3"
@@ -34,29 +34,24 @@ CT_IMAGE, DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1
 LIMITED = ("SpinalCord", "Brainstem", "Mandible")
 
 
+SETTINGS = """
+[warp]
+method = "direct"
+[radiobiology]
+alpha_beta_default = 3.0
+[radiobiology.alpha_beta]
+SpinalCord = 2.0
+[constraints]
+set = "hn-reirradiation"
+"""
+
+
 def _run(case, folder: Path, prior: Path | None = None):
-    text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{prior or case.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{case.reirradiation.folder}"
-    [registration]
-    dvf = "{case.true_field_path}"
-    [warp]
-    method = "direct"
-    [radiobiology]
-    alpha_beta_default = 3.0
-    [radiobiology.alpha_beta]
-    SpinalCord = 2.0
-    [constraints]
-    set = "hn-reirradiation"
-    [output]
-    dir = "{folder / "out"}"
-    """
-    (folder / "run.toml").write_text(textwrap.dedent(text))
-    return run(load_config(folder / "run.toml"), progress=lambda line: None)
+    """The demo case with its true field (the prior course's export from ``prior`` if given) and SETTINGS."""
+    config = _config(case, folder, SETTINGS)
+    if prior is not None:
+        config = replace(config, courses=(replace(config.courses[0], dicom=prior), *config.courses[1:]))
+    return run(config, progress=lambda line: None)
 
 
 @pytest.fixture(scope="module")
