@@ -6,7 +6,8 @@
 * ``warped_<course>.dcm``: the prior course's dose on the reference dose grid. DoseSummationType
   PLAN of the prior plan (RT Plan or RT Ion Plan class as it is), SpatialTransformOfDose
   NON_RIGID with the REG above, the prior RTDOSE as its source dose.
-* ``cumulative_eqd2.dcm`` (EFFECTIVE) and ``cumulative_physical.dcm``: MULTI_PLAN of every
+* ``cumulative_eqd2.dcm`` (EFFECTIVE; ``cumulative_eqd<x>.dcm`` for another reference dose per
+  fraction) and ``cumulative_physical.dcm``: MULTI_PLAN of every
   course's plan, NON_RIGID with every REG, every course's RTDOSE as a source; the EQDx, the
   alpha/beta values, the reference dose per fraction and the recovery in SeriesDescription,
   DoseComment and DerivationDescription.
@@ -63,7 +64,7 @@ log = logging.getLogger("accumulate")
 
 #: SeriesNumber of each output; the warped dose and the REG of the i-th prior course (from 0) get
 #: WARPED_SERIES + i and REG_SERIES + i.
-SERIES_NUMBERS = {"cumulative_eqd2": 901, "cumulative_physical": 902, "remaining_dose": 903, "remaining_dose_regions": 904}
+SERIES_NUMBERS = {"cumulative_eqdx": 901, "cumulative_physical": 902, "remaining_dose": 903, "remaining_dose_regions": 904}
 WARPED_SERIES, REG_SERIES = 910, 950
 
 
@@ -174,7 +175,7 @@ def write_dicom_outputs(result: RunResult) -> dict[str, Path]:
 
     Returns the files by key: ``field_<course>`` (MHA), ``reg_<course>`` (DICOM REG, where the
     field is on the reference CT grid and the frames are known), ``warped_<course>``,
-    ``cumulative_eqd2``, ``cumulative_physical``, ``remaining_dose``, ``remaining_dose_nolimit``
+    ``cumulative_<eqdx>`` (``cumulative_eqd2``), ``cumulative_physical``, ``remaining_dose``, ``remaining_dose_nolimit``
     and ``remaining_dose_regions`` (when the reference course has a DICOM CT series).
     """
     out, config, prepared = result.output_dir, result.config, result.prepared
@@ -205,13 +206,14 @@ def write_dicom_outputs(result: RunResult) -> dict[str, Path]:
                     _describe(f"Dose of course {course.name} ({course.fractions:g} fx) in the frame of course {reference.name}: "
                               f"{warp} through the deformable REG", courses),
                     [], [course.name], WARPED_SERIES + i)  # fmt: skip
-    eqd, (ab_short, ab_full) = f"EQD{x:g}", _alpha_beta(result)
+    quantity, (ab_short, ab_full) = result.evaluation.quantity, _alpha_beta(result)
+    eqd = quantity.upper()
     rbe = ", ".join(f"{c.name} {c.config.rbe:g}" for c in prepared.courses)
-    writer.dose("cumulative_eqd2", result.cumulative_eqd2,
+    writer.dose(f"cumulative_{quantity}", result.cumulative_eqd2,
                 f"cumulative {eqd} Gy, {ab_short}, {'recovery' if prepared.maps.recovery else 'no recovery'}", all_plans,
                 _describe(f"Sum over the courses of the residual {eqd} (linear-quadratic, reference dose {x:g} Gy per "
                           f"fraction; RBE {rbe})", ab_full, _recovery(result), warp, courses),
-                [COMPOSED_WITH_CURRENT_PLAN, COMPOSED_WITH_RADIOBIOLOGY], everyone, SERIES_NUMBERS["cumulative_eqd2"],
+                [COMPOSED_WITH_CURRENT_PLAN, COMPOSED_WITH_RADIOBIOLOGY], everyone, SERIES_NUMBERS["cumulative_eqdx"],
                 "EFFECTIVE")  # fmt: skip
     writer.dose("cumulative_physical", result.cumulative_physical, "physical dose sum of all courses", all_plans,
                 _describe("Sum of the courses' doses (no radiobiology)", warp, courses), [COMPOSED_WITH_CURRENT_PLAN],
@@ -230,17 +232,17 @@ def _write_remaining(writer: _Writer, ab_full: str, courses: str) -> None:
     cap = remaining_dose_cap(reference)
     capped = result.remaining_dose.with_array(np.minimum(np.where(unlimited, cap, values), cap))
     weighted = reference.dose.unit == "Gy(RBE)" or reference.config.rbe != 1.0
-    n, eqd = reference.fractions, f"EQD{config.reference_dose_per_fraction:g}"
-    limits = _voxel_limits(config, prepared.masks, prepared.maps.latest_interval)
-    limits_text = "; ".join(f"{name} {limit:g} Gy" for name, limit in limits.items()) or "none"
+    n = reference.fractions
+    limits = _voxel_limits(config, prepared.checks.matches, prepared.maps.latest_interval)
+    limits_text = "; ".join(f"EQD{x:g} {name} {limit:g} Gy" for x, per in sorted(limits.items()) for name, limit in per.items())
     prescription = reference.plan.prescription_gy if reference.plan is not None else None
     dose_max = float(np.nanmax(np.asarray(reference.dose.to_numpy().array, dtype=float)))
     plan = placeholder_plan(reference.plan.sop_class_uid) if reference.plan is not None else placeholder_plan()
     rx = f"prescription {prescription:g} Gy" if prescription else "no prescription"
     description = _describe(
         f"Largest additional {'RBE-weighted' if weighted else 'physical'} dose (Gy) per voxel in {n:g} fractions of course "
-        f"{reference.name} keeping the prior courses' residual {eqd} plus its own within the cumulative {eqd} limits of the "
-        f"max-type constraints (for {prepared.maps.latest_interval:.1f} months: {limits_text})",
+        f"{reference.name} keeping the prior courses' residual EQDx plus its own within the cumulative EQDx limits of the "
+        f"max-type constraints (for {prepared.maps.latest_interval:.1f} months: {limits_text or 'none'})",
         ab_full, _recovery(result),
         f"Capped at {cap:g} Gy, the larger of the {rx} and the dose maximum {dose_max:.2f} Gy of course {reference.name} "
         f"rounded up: a value at the cap does not limit that plan. Where no limit applies the value is the cap "
