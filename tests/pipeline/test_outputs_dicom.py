@@ -35,14 +35,13 @@ LIMITED = ("SpinalCord", "Brainstem", "Mandible")
 
 
 SETTINGS = """
-[warp]
-method = "direct"
-[radiobiology]
-alpha_beta_default = 3.0
-[radiobiology.alpha_beta]
-SpinalCord = 2.0
 [constraints]
 set = "hn-reirradiation"
+[radiobiology]
+alpha_beta_default = 2.5
+alpha_beta = { SpinalCord = 2.0 }
+[warp]
+method = "direct"
 """
 
 
@@ -157,10 +156,10 @@ def test_warped_and_summed_doses_are_marked_as_deformed_and_name_their_plans(cas
 def test_the_eqd2_names_its_radiobiology(outputs):
     _, files = outputs
     ds = files["cumulative_eqd2.dcm"]
-    assert ds.SeriesDescription.startswith("cumulative EQD2 Gy, a/b per structure, default 3 Gy")
+    assert ds.SeriesDescription.startswith("cumulative EQD2 Gy, a/b per structure, default 2.5 Gy")
     assert ds.DoseComment == ds.SeriesDescription
     text = ds.DerivationDescription
-    assert "reference dose 2 Gy per fraction" in text and "SpinalCord 2; elsewhere 3" in text
+    assert "reference dose 2 Gy per fraction" in text and "SpinalCord 2; elsewhere 2.5" in text
     assert "recovery: none" in text and len(text) <= 1024
 
 
