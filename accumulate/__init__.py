@@ -9,6 +9,7 @@ each voxel can still take. Coordinates are DICOM patient coordinates (LPS, mm); 
 from .accumulation import AccumulationResult, CourseDose, cumulative_eqd2
 from .backends import available_backends
 from .density import density_from_ct
+from .distribution import __version__ as __version__
 from .errors import AccumulateError, BackendUnavailable, ConfigError, GeometryError, InputError, RegistrationError
 from .geometry import DisplacementField, Grid, Volume
 from .io import (
@@ -43,8 +44,6 @@ from .radiobiology import (
 )
 from .registration import read_field, register, write_field
 from .warp import PriorCourse, WarpResult, accumulate_warped, warp_dose
-
-__version__ = "0.1.0"
 
 __all__ = [
     "warp_dose",

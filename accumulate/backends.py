@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .distribution import install_hint
 from .errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ BACKENDS: dict[str, Backend] = {
     "numba": Backend("numba", "pip install numba", lambda: _module_missing("numba")),
     "cupy": Backend(
         "cupy",
-        "pip install 'accumulate[gpu]' (CuPy for CUDA 12; use cupy-cuda13x for CUDA 13) on a machine with an NVIDIA GPU",
+        f"{install_hint('gpu')} (CuPy for CUDA 12; use cupy-cuda13x for CUDA 13) on a machine with an NVIDIA GPU",
         _cupy_problem,
     ),
     "cuda-host": Backend("cuda-host", "install a C++ compiler (apt-get install g++)", _host_compiler_problem),

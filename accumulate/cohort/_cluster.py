@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
+from ..distribution import install_hint
 from ..errors import AccumulateError, BackendUnavailable
 
-INSTALL_HINT = "pip install 'accumulate[cohort]'"
+INSTALL_HINT = install_hint("cohort")
 #: Threading knobs of the libraries a patient uses; each worker gets its share of the cores.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 
@@ -122,7 +123,8 @@ class DaskCluster:
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailable(
                 f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); check the address, "
-                "or start one with `dask scheduler` and workers with `dask worker ADDRESS`"
+                f"or start one with `dask scheduler` and workers with `dask worker ADDRESS` on machines where `{INSTALL_HINT}` "
+                "installed this version"
             ) from None
         count = len(client.nthreads())
         self.description = f"on the Dask cluster at {self.scheduler} ({count} workers now)"

@@ -82,7 +82,8 @@ def run_cohort(
         and ``cohort.html``.
     workers : local worker processes (default: one per GPU if CuPy can use one, else one per
         core); 0 runs the patients in this process. ``scheduler``: the address of an existing
-        Dask cluster instead (its workers need this package and the same paths).
+        Dask cluster instead (its workers need this package, ``pip install 'accumulate-rt[cohort]'`` in the
+        same version, and the same paths).
     sensitivity : a grid file (see ``_sensitivity``): each patient's verdicts over it.
     task : the function run per patient (picklable); :func:`run_patient` unless testing.
     """

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..distribution import install_hint
+
 HELP = "run the accumulation for every patient of a cohort manifest (CSV or TOML), locally or on a Dask cluster"
 
 #: Exit code when the cohort finished but at least one patient failed (its error is in the results).
@@ -32,7 +34,7 @@ def configure(parser) -> None:
                             "0 runs the patients one after another in this process")  # fmt: skip
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); its workers need this package "
-                            "and the same paths")  # fmt: skip
+                            f"({install_hint('cohort')}, the same version) and the same paths")  # fmt: skip
     parser.add_argument("--sensitivity", type=Path, default=None, metavar="GRID.toml",
                         help="re-evaluate every patient over a grid of alpha/beta and recovery values")  # fmt: skip
     parser.add_argument("--backend", default=None, choices=("auto", "numpy", "numba", "cupy"), help="compute backend")

@@ -5,12 +5,23 @@ LPS mm, arrays (z, y, x); see :mod:`accumulate.geometry`. Every write is atomic.
 """
 
 from ..names import find_structure
-from ._ct import read_ct
-from ._dicom import looks_like_dicom
+from ._contours import level_contours
+from ._ct import ct_image_series, read_ct
+from ._dicom import ImageSeries, InstanceReference, instance_reference, looks_like_dicom
 from ._discovery import CourseFiles, discover_courses
-from ._dose_writer import write_dose
-from ._itkio import is_itk_path
+from ._dose_writer import (
+    COMPOSED_FROM_DEFORMABLE_REGISTRATION,
+    COMPOSED_FROM_PRIOR_DOSES,
+    COMPOSED_WITH_CURRENT_PLAN,
+    COMPOSED_WITH_RADIOBIOLOGY,
+    DoseDerivation,
+    placeholder_plan,
+    referenced_plans_of,
+    write_dose,
+)
+from ._itkio import is_itk_path, write_itk_volume
 from ._registration import (
+    IMAGE_CONTENT_BASED,
     displacement_from_matrix,
     read_deformable_registration,
     read_registration,
@@ -20,22 +31,40 @@ from ._registration import (
 from ._rtdose import read_dose
 from ._rtplan import Plan, read_plan
 from ._rtstruct import read_structures
+from ._rtstruct_writer import StructureROI, fill_structure_set, write_structure_set
 
 __all__ = [
+    "COMPOSED_FROM_DEFORMABLE_REGISTRATION",
+    "COMPOSED_FROM_PRIOR_DOSES",
+    "COMPOSED_WITH_CURRENT_PLAN",
+    "COMPOSED_WITH_RADIOBIOLOGY",
     "CourseFiles",
+    "DoseDerivation",
+    "IMAGE_CONTENT_BASED",
+    "ImageSeries",
+    "InstanceReference",
     "Plan",
+    "StructureROI",
+    "ct_image_series",
     "discover_courses",
     "displacement_from_matrix",
+    "fill_structure_set",
     "find_structure",
+    "instance_reference",
     "is_itk_path",
+    "level_contours",
     "looks_like_dicom",
+    "placeholder_plan",
     "read_ct",
     "read_deformable_registration",
     "read_dose",
     "read_plan",
     "read_registration",
     "read_structures",
+    "referenced_plans_of",
     "write_deformable_registration",
-    "write_spatial_registration",
     "write_dose",
+    "write_itk_volume",
+    "write_spatial_registration",
+    "write_structure_set",
 ]

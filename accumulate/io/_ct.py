@@ -16,6 +16,7 @@ from ..geometry import Volume
 from ._dicom import (
     CT_IMAGE,
     ENHANCED_CT_IMAGE,
+    ImageSeries,
     NotDicom,
     PathLike,
     file_errors,
@@ -24,6 +25,7 @@ from ._dicom import (
     plane_axes,
     plane_grid,
     read_dataset,
+    require,
     whole,
 )
 from ._itkio import is_itk_path, read_itk_volume
@@ -175,23 +177,9 @@ def read_ct(
     if root.is_file() and is_itk_path(root):
         volume = read_itk_volume(root, quantity="hu", unit="HU")
         return volume.with_array(volume.array.astype(np.float32))
-    files = ct_series(root, series_uid)
-    _check_consistent(files, root)
-    first_path, first = files[0]
-    axes = plane_axes(numbers(first, "ImageOrientationPatient", first_path, count=6), first_path)
-    normal = axes[:, 2]
-    slices = []
-    for path, ds in files:
-        ipp = numbers(ds, "ImagePositionPatient", path, count=3)
-        slices.append(_Slice(path, ds, float(ipp @ normal)))
-    slices.sort(key=lambda s: s.position)
-    for a, b in zip(slices, slices[1:], strict=False):
-        if abs(b.position - a.position) < 1e-3:
-            raise InputError(
-                f"{root}: duplicated slice at {a.position:.3f} mm along the normal: {a.path.name} and {b.path.name}; "
-                "remove one of them"
-            )
-    _check_tilt(slices, normal, root)
+    slices, axes = _sorted_slices(root, series_uid)
+    first_path, first = slices[0].path, slices[0].header
+    _check_tilt(slices, axes[:, 2], root)
     positions = np.asarray([s.position for s in slices])
     stack = np.stack([_hu_pixels(s.path) for s in slices])
     if len(slices) == 1:
@@ -213,6 +201,54 @@ def read_ct(
     rows, columns = whole(first, "Rows", first_path), whole(first, "Columns", first_path)
     grid = plane_grid(origin, axes, spacing, rows, columns, stack.shape[0], step)
     return Volume(stack, grid, "hu", "HU")
+
+
+def _sorted_slices(root: Path, series_uid: str | None) -> tuple[list[_Slice], np.ndarray]:
+    """The CT slices of ``root`` sorted along their normal (duplicates refused), and the plane axes."""
+    files = ct_series(root, series_uid)
+    _check_consistent(files, root)
+    first_path, first = files[0]
+    axes = plane_axes(numbers(first, "ImageOrientationPatient", first_path, count=6), first_path)
+    slices = []
+    for path, ds in files:
+        ipp = numbers(ds, "ImagePositionPatient", path, count=3)
+        slices.append(_Slice(path, ds, float(ipp @ axes[:, 2])))
+    slices.sort(key=lambda s: s.position)
+    for a, b in zip(slices, slices[1:], strict=False):
+        if abs(b.position - a.position) < 1e-3:
+            raise InputError(
+                f"{root}: duplicated slice at {a.position:.3f} mm along the normal: {a.path.name} and {b.path.name}; "
+                "remove one of them"
+            )
+    return slices, axes
+
+
+@file_errors
+def ct_image_series(folder: PathLike, *, series_uid: str | None = None) -> ImageSeries:
+    """The images of the CT series in ``folder`` as an :class:`ImageSeries` (for references), without pixels.
+
+    The slices are chosen and sorted as :func:`read_ct` does (``series_uid`` when the folder
+    holds several series), so ``instance_uids[k]`` is slice ``k`` of the volume it returns
+    (unless it resampled uneven slices).
+    """
+    root = Path(folder)
+    slices, _ = _sorted_slices(root, series_uid)
+    first_path, first = slices[0].path, slices[0].header
+    spacing = numbers(first, "PixelSpacing", first_path, count=2, positive=True)
+    return ImageSeries(
+        study_uid=str(require(first, "StudyInstanceUID", first_path)),
+        series_uid=str(require(first, "SeriesInstanceUID", first_path)),
+        frame_uid=str(require(first, "FrameOfReferenceUID", first_path)),
+        sop_class_uid=str(first.get("SOPClassUID") or CT_IMAGE),
+        instance_uids=tuple(str(require(s.header, "SOPInstanceUID", s.path)) for s in slices),
+        positions_mm=tuple(tuple(float(v) for v in numbers(s.header, "ImagePositionPatient", s.path, count=3)) for s in slices),
+        orientation=tuple(float(v) for v in numbers(first, "ImageOrientationPatient", first_path, count=6)),
+        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])),
+        rows=whole(first, "Rows", first_path),
+        columns=whole(first, "Columns", first_path),
+        body_part=str(first.get("BodyPartExamined") or ""),
+        laterality=str(first.get("Laterality") or ""),
+    )
 
 
 def _hu_pixels(path: Path) -> np.ndarray:

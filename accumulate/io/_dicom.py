@@ -1,11 +1,12 @@
-"""Shared DICOM helpers: reading a file with errors that name it, plane geometry, UIDs."""
+"""Shared DICOM helpers: reading a file with errors that name it, plane geometry, UIDs, references, equipment."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from ..distribution import __version__
 from ..errors import AccumulateError, GeometryError, InputError
 from ..geometry import Grid
 
@@ -25,6 +27,8 @@ RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 RT_ION_PLAN = "1.2.840.10008.5.1.4.1.1.481.8"
 SPATIAL_REG = "1.2.840.10008.5.1.4.1.1.66.1"
 DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.66.3"
+#: What the writers put in the (Enhanced) General Equipment modules.
+MANUFACTURER = "accumulate"
 
 PathLike = str | os.PathLike[str]
 
@@ -261,3 +265,111 @@ def new_file_meta(ds: Dataset, sop_class_uid: str) -> None:
     meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     ds.file_meta = meta
     ds.InstanceCreationDate, ds.InstanceCreationTime = now_date_time()
+
+
+@dataclass(frozen=True)
+class InstanceReference:
+    """A SOP instance to reference: its SOP Class UID and SOP Instance UID (PS3.3 Table 10-11)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+
+    def item(self) -> Dataset:
+        """The SOP Instance Reference Macro item (ReferencedSOPClassUID, ReferencedSOPInstanceUID)."""
+        item = Dataset()
+        item.ReferencedSOPClassUID = self.sop_class_uid
+        item.ReferencedSOPInstanceUID = self.sop_instance_uid
+        return item
+
+
+def instance_reference(source: PathLike | Dataset) -> InstanceReference:
+    """The :class:`InstanceReference` of a DICOM file (read without pixels) or dataset."""
+    ds = like_dataset(source)
+    return InstanceReference(str(require(ds, "SOPClassUID", source)), str(require(ds, "SOPInstanceUID", source)))
+
+
+@dataclass(frozen=True)
+class ImageSeries:
+    """The instances of one image series, as references and planes.
+
+    ``instance_uids`` and ``positions_mm`` (ImagePositionPatient, LPS mm, of each image's first
+    pixel centre) run in slice order along the normal of ``orientation`` (ImageOrientationPatient);
+    ``pixel_spacing_mm`` is (row spacing, column spacing) as in PixelSpacing. ``body_part`` and
+    ``laterality`` are the series' BodyPartExamined and Laterality ("" where not stated).
+    """
+
+    study_uid: str
+    series_uid: str
+    frame_uid: str
+    sop_class_uid: str
+    instance_uids: tuple[str, ...]
+    positions_mm: tuple[tuple[float, float, float], ...]
+    orientation: tuple[float, ...]
+    pixel_spacing_mm: tuple[float, float]
+    rows: int
+    columns: int
+    body_part: str = ""
+    laterality: str = ""
+
+    def references(self) -> list[InstanceReference]:
+        return [InstanceReference(self.sop_class_uid, uid) for uid in self.instance_uids]
+
+    def reference_items(self) -> list[Dataset]:
+        """One Image SOP Instance Reference Macro item per image, in slice order."""
+        return [ref.item() for ref in self.references()]
+
+    def pixel_centres(self, index: int, rows: slice = slice(None), columns: slice = slice(None)) -> np.ndarray:
+        """LPS positions (rows, columns, 3), mm, of the pixel centres of image ``index`` (or of those rows and columns)."""
+        row_dir, col_dir = np.asarray(self.orientation[:3]), np.asarray(self.orientation[3:])
+        j = np.arange(self.rows)[rows][:, None, None] * self.pixel_spacing_mm[0]
+        i = np.arange(self.columns)[columns][None, :, None] * self.pixel_spacing_mm[1]
+        return np.asarray(self.positions_mm[index]) + i * row_dir + j * col_dir
+
+
+def series_item(series: ImageSeries) -> Dataset:
+    """A Series and Instance Reference Macro item: the SeriesInstanceUID and a ReferencedInstanceSequence."""
+    item = Dataset()
+    item.SeriesInstanceUID = series.series_uid
+    item.ReferencedInstanceSequence = series.reference_items()
+    return item
+
+
+def add_common_instance_reference(ds: Dataset, series: Iterable[ImageSeries]) -> None:
+    """Fill the Common Instance Reference module (PS3.3 C.12.2) with every image of ``series``.
+
+    Series of ``ds``'s own study go to ReferencedSeriesSequence, those of other studies to
+    StudiesContainingOtherReferencedInstancesSequence (one item per study).
+    """
+    own, others = [], {}
+    for s in series:
+        if s.study_uid == ds.StudyInstanceUID:
+            own.append(series_item(s))
+        else:
+            others.setdefault(s.study_uid, []).append(series_item(s))
+    if own:
+        ds.ReferencedSeriesSequence = own
+    if others:
+        ds.StudiesContainingOtherReferencedInstancesSequence = [Dataset() for _ in others]
+        for item, (study, items) in zip(ds.StudiesContainingOtherReferencedInstancesSequence, others.items(), strict=True):
+            item.StudyInstanceUID = study
+            item.ReferencedSeriesSequence = items
+
+
+def code_item(value: str, meaning: str, scheme: str = "DCM") -> Dataset:
+    """A Code Sequence Macro item (CodeValue, CodingSchemeDesignator, CodeMeaning)."""
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def set_equipment(ds: Dataset, *, enhanced: bool = False) -> None:
+    """General Equipment: Manufacturer, model and the installed version (SoftwareVersions).
+
+    ``enhanced`` adds DeviceSerialNumber for the Enhanced General Equipment module, where
+    all four attributes are Type 1 (REG objects); software has no serial number, so it is
+    ``"0"``.
+    """
+    ds.Manufacturer = ds.ManufacturerModelName = MANUFACTURER
+    ds.SoftwareVersions = __version__
+    if enhanced:
+        ds.DeviceSerialNumber = "0"

@@ -24,7 +24,10 @@ from ._atomic import atomic_path
 from ._dicom import (
     DEFORMABLE_REG,
     SPATIAL_REG,
+    ImageSeries,
     PathLike,
+    add_common_instance_reference,
+    code_item,
     copy_patient_and_study,
     file_errors,
     frame_of_reference_uid,
@@ -35,7 +38,12 @@ from ._dicom import (
     plane_axes,
     read_dataset,
     require,
+    set_equipment,
 )
+
+#: CID 7100 "RCS Registration Method Type" (DCM): the Registration Type Code of an item.
+FRAME_OF_REFERENCE_IDENTITY = ("125021", "Frame of Reference Identity")
+IMAGE_CONTENT_BASED = ("125024", "Image Content-based Alignment")
 
 
 def _matrix(item: Dataset, path: PathLike) -> np.ndarray:
@@ -162,34 +170,54 @@ def _matrix_item(matrix: np.ndarray) -> Dataset:
 
 
 def _registration_dataset(sop_class: str, fixed_like: PathLike | Dataset, moving_frame_uid: str, label: str,
-                          description: str, writer: str) -> Dataset:  # fmt: skip
-    """The REG header shared by both kinds: patient and study of the fixed course, its frame as the registered one."""
+                          description: str, writer: str, series_number: int,
+                          images: tuple[ImageSeries | None, ImageSeries | None]) -> Dataset:  # fmt: skip
+    """The REG header shared by both kinds: patient and study of the fixed course, its frame as the registered one.
+
+    ``images`` (fixed, moving) are checked against the two frames and listed in the Common
+    Instance Reference module. BodyPartExamined and Laterality are those of the fixed CT (its
+    series, else ``fixed_like``); Laterality is absent unless stated there, as the standard
+    wants for an unpaired body part (it is Type 2C: required only for a paired one).
+    """
     like = like_dataset(fixed_like)
     fixed_frame = frame_of_reference_uid(like)
     if not fixed_frame:
         raise InputError(f"{writer}: {fixed_like} has no FrameOfReferenceUID; pass a CT or RTDOSE of the fixed course")
     if not moving_frame_uid:
         raise InputError(f"{writer}: moving_frame_uid (the prior course's FrameOfReferenceUID) is required")
+    for role, series, frame in (("fixed", images[0], fixed_frame), ("moving", images[1], moving_frame_uid)):
+        if series is not None and series.frame_uid != frame:
+            raise InputError(
+                f"{writer}: the {role} images (series {series.series_uid}) are in frame of reference {series.frame_uid}, "
+                f"not the {role} frame {frame}; pass the CT series of the {role} course"
+            )
     ds = Dataset()
     new_file_meta(ds, sop_class)
     copy_patient_and_study(like, ds)
     ds.Modality = "REG"
     ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = 901
-    ds.Laterality = ""
+    ds.SeriesNumber = series_number
+    ds.SeriesDescription = description[:64]
+    for keyword, attribute in (("BodyPartExamined", "body_part"), ("Laterality", "laterality")):
+        value = getattr(images[0], attribute, "") or like.get(keyword)
+        if value:
+            setattr(ds, keyword, value)
     ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     ds.FrameOfReferenceUID = fixed_frame
     ds.PositionReferenceIndicator = ""
-    ds.Manufacturer = "accumulate"
-    ds.ManufacturerModelName = "accumulate"
-    ds.DeviceSerialNumber = "0"
-    ds.SoftwareVersions = "0.1.0"
+    set_equipment(ds, enhanced=True)
     ds.InstanceNumber = 1
     ds.ContentLabel = label
     ds.ContentDescription = description[:64]
     ds.ContentCreatorName = ""
+    add_common_instance_reference(ds, [series for series in images if series is not None])
     return ds
+
+
+def _registration_type(code: tuple[str, str] | None) -> list[Dataset]:
+    """RegistrationTypeCodeSequence (Type 2): the code, or empty when the method is not known."""
+    return [code_item(*code)] if code else []
 
 
 def _write(ds: Dataset, path: PathLike) -> Path:
@@ -205,6 +233,10 @@ def write_deformable_registration(
     fixed_like: PathLike | Dataset,
     moving_frame_uid: str,
     description: str = "accumulate deformable registration",
+    fixed_images: ImageSeries | None = None,
+    moving_images: ImageSeries | None = None,
+    method: tuple[str, str] | None = None,
+    series_number: int = 901,
 ) -> Path:
     """Write a Deformable Spatial Registration holding ``field``, atomically.
 
@@ -221,11 +253,24 @@ def write_deformable_registration(
     moving_frame_uid : str
         FrameOfReferenceUID of the moving (prior) course: the Source Frame of Reference.
     description : str
-        ContentDescription (64 characters at most).
+        SeriesDescription and ContentDescription (64 characters at most).
+    fixed_images, moving_images : ImageSeries, optional
+        The CT series of the two courses (:func:`accumulate.io.ct_image_series`). The moving
+        images are the registration item's ReferencedImageSequence; both series are listed in
+        the Common Instance Reference module (by study), so a planning system finds the pair.
+    method : (CodeValue, CodeMeaning), optional
+        The item's RegistrationTypeCodeSequence (CID 7100), e.g. :data:`IMAGE_CONTENT_BASED`
+        for an intensity-based registration; empty (unknown) by default.
+    series_number : int
+        SeriesNumber of the new series.
     """
     ds = _registration_dataset(DEFORMABLE_REG, fixed_like, moving_frame_uid, "DEFORMABLE", description,
-                               "write_deformable_registration")  # fmt: skip
-    ds.DeformableRegistrationSequence = [_deformable_item(field, moving_frame_uid)]
+                               "write_deformable_registration", series_number, (fixed_images, moving_images))  # fmt: skip
+    item = _deformable_item(field, moving_frame_uid)
+    item.RegistrationTypeCodeSequence = _registration_type(method)
+    if moving_images is not None:
+        item.ReferencedImageSequence = moving_images.reference_items()
+    ds.DeformableRegistrationSequence = [item]
     return _write(ds, path)
 
 
@@ -236,25 +281,35 @@ def write_spatial_registration(
     fixed_like: PathLike | Dataset,
     moving_frame_uid: str,
     description: str = "accumulate rigid registration",
+    fixed_images: ImageSeries | None = None,
+    moving_images: ImageSeries | None = None,
+    method: tuple[str, str] | None = None,
+    series_number: int = 901,
 ) -> Path:
     """Write a (rigid) Spatial Registration, atomically: ``p_fixed = M @ p_moving`` in LPS mm.
 
     Two RegistrationSequence items, as planning systems write them: the fixed frame with the
-    identity and the moving frame with ``moving_to_fixed`` (4x4, homogeneous). Read back with
-    :func:`read_registration` (``source_frame_uid=moving_frame_uid``). ``fixed_like`` and
-    ``description`` as for :func:`write_deformable_registration`.
+    identity (Registration Type "Frame of Reference Identity") and the moving frame with
+    ``moving_to_fixed`` (4x4, homogeneous). Each item names its frame and, when given, its
+    images (ReferencedImageSequence). Read back with :func:`read_registration`
+    (``source_frame_uid=moving_frame_uid``). The other arguments as for
+    :func:`write_deformable_registration`.
     """
     matrix = np.asarray(moving_to_fixed, dtype=float)
     if matrix.shape != (4, 4) or not np.allclose(matrix[3], (0, 0, 0, 1)):
         raise GeometryError(f"write_spatial_registration: a 4x4 homogeneous matrix is needed, got\n{matrix}")
-    ds = _registration_dataset(SPATIAL_REG, fixed_like, moving_frame_uid, "RIGID", description, "write_spatial_registration")
+    ds = _registration_dataset(SPATIAL_REG, fixed_like, moving_frame_uid, "RIGID", description, "write_spatial_registration",
+                               series_number, (fixed_images, moving_images))  # fmt: skip
     items = []
-    for frame, m in ((ds.FrameOfReferenceUID, np.eye(4)), (moving_frame_uid, matrix)):
+    for frame, m, images, code in ((ds.FrameOfReferenceUID, np.eye(4), fixed_images, FRAME_OF_REFERENCE_IDENTITY),
+                                   (moving_frame_uid, matrix, moving_images, method)):  # fmt: skip
         wrapper = Dataset()
         wrapper.MatrixSequence = [_matrix_item(m)]
-        wrapper.RegistrationTypeCodeSequence = []
+        wrapper.RegistrationTypeCodeSequence = _registration_type(code)
         item = Dataset()
         item.FrameOfReferenceUID = frame
+        if images is not None:
+            item.ReferencedImageSequence = images.reference_items()
         item.MatrixRegistrationSequence = [wrapper]
         items.append(item)
     ds.RegistrationSequence = items
@@ -276,7 +331,6 @@ def _deformable_item(field: DisplacementField, moving_frame_uid: str) -> Dataset
     grid_item.VectorGridData = np.ascontiguousarray(vectors).astype("<f4").tobytes()
     item = Dataset()
     item.SourceFrameOfReferenceUID = moving_frame_uid
-    item.RegistrationTypeCodeSequence = []
     item.PreDeformationMatrixRegistrationSequence = [_matrix_item(np.eye(4))]
     item.PostDeformationMatrixRegistrationSequence = [_matrix_item(np.eye(4))]
     item.DeformableRegistrationGridSequence = [grid_item]

@@ -11,6 +11,7 @@ from ..errors import InputError
 from ._dicom import (
     RT_ION_PLAN,
     RT_PLAN,
+    InstanceReference,
     PathLike,
     file_errors,
     frame_of_reference_uid,
@@ -50,6 +51,8 @@ class Plan:
         RTPlanLabel.
     frame_of_reference_uid, structure_set_uid : str or None
         The plan's frame of reference and its ReferencedStructureSetSequence UID.
+    sop_class_uid : str
+        RT Plan Storage or RT Ion Plan Storage: the class a reference to this plan must name.
     """
 
     sop_instance_uid: str
@@ -64,6 +67,12 @@ class Plan:
     label: str
     frame_of_reference_uid: str | None
     structure_set_uid: str | None
+    sop_class_uid: str = RT_PLAN
+
+    @property
+    def reference(self) -> InstanceReference:
+        """This plan as a reference (its own SOP class: RT Ion Plan Storage for an ion plan)."""
+        return InstanceReference(self.sop_class_uid, self.sop_instance_uid)
 
 
 def _fractions(ds: Dataset, path: PathLike) -> int | None:
@@ -117,6 +126,7 @@ def plan_from_dataset(ds: Dataset, path: PathLike) -> Plan:
         label=str(ds.get("RTPlanLabel", "")),
         frame_of_reference_uid=frame_of_reference_uid(ds),
         structure_set_uid=str(structure_sets[0].ReferencedSOPInstanceUID) if structure_sets else None,
+        sop_class_uid=str(ds.get("SOPClassUID") or (RT_ION_PLAN if "IonBeamSequence" in ds else RT_PLAN)),
     )
 
 

@@ -105,7 +105,7 @@ def _write_course(
         dose_volume(dose, dose_grid_),
         folder / "RD.dcm",
         like=plan,
-        referenced_plan_uids=[str(plan.SOPInstanceUID)],
+        referenced_plans=[str(plan.SOPInstanceUID)],
         quantity=description,
         series_number=4,
     )

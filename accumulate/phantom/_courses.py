@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ..geometry import Grid, Volume
+from ..io import level_contours
 from ._anatomy import ORGANS, PTV_REIRR, reference_hu_at
-from ._contours import level_contours
 from ._deformation import prior_point_of, reference_point_of
 from ._doses import PRIOR, AnalyticDose
 

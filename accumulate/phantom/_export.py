@@ -12,18 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from ..geometry import Volume
+from ..io import StructureROI, fill_structure_set
 from ..io._dicom import CT_IMAGE, RT_STRUCT, grid_to_plane
 
 PATIENT = {"PatientName": "Demo^HeadNeck", "PatientID": "ACC-DEMO-HN", "PatientBirthDate": "19580612", "PatientSex": "M"}
 _RESCALE_INTERCEPT = -1024.0
-_CONTOUR_DATA = Tag("ContourData")
 _ROI_COLOURS = {"BODY": (0, 255, 0), "SpinalCord": (255, 255, 0), "Brainstem": (255, 128, 0), "Mandible": (200, 200, 200)}
 
 
@@ -105,6 +103,10 @@ def _roi_type(name: str) -> str:
     return "EXTERNAL" if name == "BODY" else "PTV" if name.startswith("PTV") else "ORGAN"
 
 
+def _colour(name: str) -> tuple[int, int, int]:
+    return _ROI_COLOURS.get(name, (255, 0, 0) if name.startswith("PTV") else (0, 128, 255))
+
+
 def write_rtstruct(
     path: Path, contours: dict[str, list[tuple[int, np.ndarray]]], course: CourseIdentity, ct_uids: list[str]
 ) -> Dataset:
@@ -112,54 +114,10 @@ def write_rtstruct(
     sop_uid = uid(course.key, course.study_uid, "rtstruct")
     ds = new_dataset(RT_STRUCT, sop_uid, "RTSTRUCT", course, uid(sop_uid, "series"), 2)
     ds.SeriesDescription = f"{course.description} structures"
-    ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = course.frame_uid, ""
     ds.OperatorsName = ""
-    ds.StructureSetLabel = course.key[:16]
-    ds.StructureSetDate, ds.StructureSetTime = course.plan_date.strftime("%Y%m%d"), "100000"
-    series = Dataset()
-    series.SeriesInstanceUID = uid(course.key, course.study_uid, "ct series")
-    series.ContourImageSequence = [_image_ref(u) for u in ct_uids]
-    study = Dataset()
-    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"  # Detached Study Management (retired, as planning systems write)
-    study.ReferencedSOPInstanceUID = course.study_uid
-    study.RTReferencedSeriesSequence = [series]
-    frame = Dataset()
-    frame.FrameOfReferenceUID = course.frame_uid
-    frame.RTReferencedStudySequence = [study]
-    ds.ReferencedFrameOfReferenceSequence = [frame]
-    ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = [], [], []
-    for number, (name, planes) in enumerate(contours.items(), start=1):
-        roi = Dataset()
-        roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, course.frame_uid, name
-        roi.ROIGenerationAlgorithm = "AUTOMATIC"
-        ds.StructureSetROISequence.append(roi)
-        item = Dataset()
-        item.ROIDisplayColor = list(_ROI_COLOURS.get(name, (255, 0, 0) if name.startswith("PTV") else (0, 128, 255)))
-        item.ReferencedROINumber = number
-        item.ContourSequence = [_contour(ct_uids[k], polygon) for k, polygon in planes]
-        ds.ROIContourSequence.append(item)
-        observation = Dataset()
-        observation.ObservationNumber, observation.ReferencedROINumber = number, number
-        observation.RTROIInterpretedType, observation.ROIInterpreter = _roi_type(name), ""
-        ds.RTROIObservationsSequence.append(observation)
+    rois = [StructureROI(name, planes, _colour(name), _roi_type(name)) for name, planes in contours.items()]
+    fill_structure_set(ds, rois, frame_uid=course.frame_uid, study_uid=course.study_uid,
+                       series_uid=uid(course.key, course.study_uid, "ct series"), image_uids=ct_uids, label=course.key,
+                       date=course.plan_date.strftime("%Y%m%d"), time="100000")  # fmt: skip
     ds.save_as(path, enforce_file_format=True)
     return ds
-
-
-def _image_ref(sop_uid: str) -> Dataset:
-    ref = Dataset()
-    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = CT_IMAGE, sop_uid
-    return ref
-
-
-def _contour(ct_uid: str, polygon: np.ndarray) -> Dataset:
-    contour = Dataset()
-    contour.ContourImageSequence = [_image_ref(ct_uid)]
-    contour.ContourGeometricType = "CLOSED_PLANAR"
-    contour.NumberOfContourPoints = len(polygon)
-    text = "\\".join(f"{v:.3f}" for v in np.asarray(polygon, dtype=float).reshape(-1)).encode("ascii")
-    text += b" " * (len(text) % 2)  # even length, DICOM's padding for text values
-    # a raw element: written as it is, instead of pydicom validating thousands of DS values one by one
-    contour[_CONTOUR_DATA] = RawDataElement(_CONTOUR_DATA, "DS", len(text), text, 0, False, True)
-    contour.set_original_encoding(False, True, "iso8859")  # the file's encoding: pydicom then keeps the raw value
-    return contour

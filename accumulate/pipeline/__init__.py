@@ -6,14 +6,13 @@ verdicts) on it under other radiobiology settings: ``evaluate(result.prepared.va
 """
 
 from ._command import print_summary
+from ._dicom_outputs import remaining_dose_cap
 from ._evaluate import Evaluation, evaluate
-from ._outputs import UNCONSTRAINED_GY
 from ._prepare import Preflight, Prepared, preflight
 from ._run import RunResult, run
 from ._status import RunStatus, run_status
 
 __all__ = [
-    "UNCONSTRAINED_GY",
     "Evaluation",
     "Preflight",
     "Prepared",
@@ -22,6 +21,7 @@ __all__ = [
     "evaluate",
     "preflight",
     "print_summary",
+    "remaining_dose_cap",
     "run",
     "run_status",
 ]

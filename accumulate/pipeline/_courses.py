@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import CourseConfig, RunConfig
 from ..errors import InputError
 from ..geometry import Volume
-from ..io import Plan, discover_courses, is_itk_path, read_ct, read_dose, read_plan
+from ..io import ImageSeries, Plan, ct_image_series, discover_courses, is_itk_path, read_ct, read_dose, read_plan
 from ..io.identity import ObjectIdentity, read_ct_identity, read_identity
 from ..radiobiology.recovery import months_between
 
@@ -41,6 +41,8 @@ class LoadedCourse:
     ``plan_fractions`` is the plan's own number (shown beside an override). ``identities`` holds
     the DICOM identity of each file by modality (``CT``, ``RTDOSE``, ``RTPLAN``, ``RTSTRUCT``;
     research-format files have none).
+    ``ct_series`` names the CT's images (UIDs, planes) for the references the outputs make; None
+    without a DICOM CT series (no CT, or a CT given as MHA/NRRD/NIfTI).
     """
 
     config: CourseConfig
@@ -57,6 +59,7 @@ class LoadedCourse:
     date: dt.date | None
     date_from: str
     identities: dict[str, ObjectIdentity] = field(default_factory=dict)
+    ct_series: ImageSeries | None = None
 
     @property
     def name(self) -> str:
@@ -143,8 +146,9 @@ def load_course(course: CourseConfig) -> LoadedCourse:
     ct = read_ct(ct_path, series_uid=ct_series) if ct_path is not None else None
     date, date_from = _date(course, plan, plan_path)
     identities = _identities(dose_path, plan_path, structures_path, ct_path, ct_series)
+    images = ct_image_series(ct_path, series_uid=ct_series) if ct_path is not None and ct_path.is_dir() else None
     return LoadedCourse(course, dose, dose_path, plan, plan_path, ct, ct_path, structures_path, float(fractions),
-                        fractions_from, plan_fractions, date, date_from, identities)  # fmt: skip
+                        fractions_from, plan_fractions, date, date_from, identities, images)  # fmt: skip
 
 
 def dated_interval(course: LoadedCourse, reference: LoadedCourse) -> float | None:

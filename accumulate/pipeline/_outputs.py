@@ -1,9 +1,10 @@
 """Stage 7: the run's files, each written atomically (temporary name, then rename).
 
-RTDOSE: cumulative_eqd2.dcm (EFFECTIVE), cumulative_physical.dcm, warped_<course>.dcm and
-remaining_dose.dcm, on the reference dose grid in the reference frame of reference. Fields:
-field_<course>.mha and field_<course>.dcm (DICOM deformable REG). Tables: dvh.csv and
-summary.json. A page: report.html.
+DICOM (see ``_dicom_outputs`` for what each says it is): cumulative_eqd2.dcm (EFFECTIVE),
+cumulative_physical.dcm, warped_<course>.dcm and remaining_dose.dcm, on the reference dose grid
+in the reference frame of reference; field_<course>.dcm (deformable REG) beside
+field_<course>.mha; remaining_dose_nolimit.mha and remaining_dose_regions.dcm (RTSTRUCT).
+Tables: dvh.csv and summary.json. A page: report.html.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,27 +21,14 @@ import numpy as np
 from .. import __version__
 from ..evaluation import DVH, Verdict
 from ..geometry import Volume
-from ..io import write_deformable_registration, write_dose
 from ..io._atomic import write_json_atomic, write_text_atomic
-from ..registration import write_field
 from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
-from ._courses import LoadedCourse
+from ._dicom_outputs import remaining_dose_cap, write_dicom_outputs
 
 if TYPE_CHECKING:
     from ._run import RunResult
 
-#: Written in remaining_dose.dcm where no limit applies (RTDOSE has no NaN): "no limit from this run".
-UNCONSTRAINED_GY = 1000.0
 SUMMARY_METRICS = ("Dmax", "D0.03cc", "Dmean")
-
-
-def _safe(name: str) -> str:
-    """A file-name-safe form of a course name (no path separators or odd characters)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "course"
-
-
-def _plan_uids(courses: list[LoadedCourse]) -> list[str]:
-    return [c.plan.sop_instance_uid for c in courses if c.plan is not None]
 
 
 def _write_dvh_csv(path: Path, dvhs: Mapping[tuple[str, str], Mapping[str, DVH]], keys: Sequence[tuple[str, str]]) -> None:
@@ -118,37 +105,12 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
     out, config, files = result.output_dir, result.config, result.files
     prepared, dvhs, keys = result.prepared, result.evaluation.dvhs, result.evaluation.reported
     quantity = result.evaluation.quantity
-    courses, reference, fields, masks = prepared.courses, prepared.reference, prepared.fields, prepared.masks
+    courses, reference, masks = prepared.courses, prepared.reference, prepared.masks
     registration, intervals, notes = prepared.registration, prepared.intervals, prepared.notes
     recovery, alpha_beta = prepared.maps.recovery, prepared.maps.alpha_beta_values
-    like, x = reference.dose_path, config.reference_dose_per_fraction
-    all_plans = _plan_uids(courses)
+    x = config.reference_dose_per_fraction
 
-    def dose_file(key: str, volume: Volume, quantity: str, plans: list[str], dose_type: str | None = None) -> None:
-        files[key] = write_dose(volume, out / f"{key}.dcm", like=like, quantity=quantity, dose_type=dose_type,
-                                referenced_plan_uids=plans or all_plans)  # fmt: skip
-
-    dose_file(f"cumulative_{quantity}", result.cumulative_eqd2, f"cumulative {quantity.upper()} (recovery applied)", all_plans,
-              "EFFECTIVE")  # fmt: skip
-    dose_file("cumulative_physical", result.cumulative_physical, "physical dose sum of all courses", all_plans)
-    for course in courses:
-        if course is reference:
-            continue
-        name = _safe(course.name)
-        dose_file(
-            f"warped_{name}",
-            result.warped[course.name],
-            f"course {course.name} warped ({config.warp_method})",
-            _plan_uids([course]),
-        )
-        files[f"field_{name}"] = write_field(fields[course.name], out / f"field_{name}.mha")
-        moving_frame = course.plan.frame_of_reference_uid if course.plan else None
-        if reference.ct is not None and moving_frame and fields[course.name].grid.is_close(reference.ct.grid):
-            files[f"reg_{name}"] = write_deformable_registration(fields[course.name], out / f"field_{name}.dcm", fixed_like=like,
-                                                                 moving_frame_uid=moving_frame)  # fmt: skip
-    remaining = result.remaining_dose.with_array(np.nan_to_num(result.remaining_dose.array, nan=UNCONSTRAINED_GY))
-    label = f"max added dose {reference.fractions:g}fx; {UNCONSTRAINED_GY:g}=no limit"
-    dose_file("remaining_dose", remaining, label, _plan_uids([reference]), "EFFECTIVE")
+    files.update(write_dicom_outputs(result))
     _write_dvh_csv(out / "dvh.csv", dvhs, keys)
     files["dvh"] = out / "dvh.csv"
 
@@ -174,8 +136,9 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
             "warp": "direct (trilinear pull of dose)"
             if config.warp_method == "direct"
             else f"mass-consistent, {config.subsamples}^3 sub-samples per voxel",
-            "remaining_dose": f"largest additional physical dose in {reference.fractions:g} fractions under the cumulative "
-            f"limits of max-type constraints; {UNCONSTRAINED_GY:g} Gy in remaining_dose.dcm where no limit applies",
+            "remaining_dose": f"largest additional dose in {reference.fractions:g} fractions under the cumulative limits of "
+            f"max-type constraints, capped at {remaining_dose_cap(reference):g} Gy (the larger of the reference course's "
+            "prescription and dose maximum): the cap is written where no limit applies (remaining_dose_nolimit.mha = 1)",
             "notes": notes or "none",
         },
         "inputs": {

@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pydicom
 
+from ..distribution import install_hint
 from ..errors import AccumulateError, BackendUnavailable
 from ._settings import Destination
 
@@ -31,7 +32,7 @@ def require_pynetdicom() -> ModuleType:
         import pynetdicom
     except ImportError:
         raise BackendUnavailable(
-            "the DICOM service needs pynetdicom, which is not installed: pip install 'accumulate[service]'"
+            f"the DICOM service needs pynetdicom, which is not installed: {install_hint('service')}"
         ) from None
     return pynetdicom
 

@@ -50,7 +50,7 @@ def test_local_workers_are_sized_to_the_cores_or_pinned_one_per_gpu(monkeypatch)
 
 def test_without_the_cohort_extra_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(BackendUnavailable, match=r"needs the package 'distributed'.*pip install 'accumulate\[cohort\]'"):
+    with pytest.raises(BackendUnavailable, match=r"needs the package 'distributed'.*pip install 'accumulate-rt\[cohort\]'"):
         _cluster.require("distributed")
 
 

@@ -49,11 +49,13 @@ def write_ct_series(
     for_uid: str = "1.2.3.4.1",
     names: list[str] | None = None,
     tilt: float | None = None,
+    study_uid: str = "1.2.3.4.2",
+    extra: dict | None = None,
 ) -> list[Path]:
     """One CT file per slice: ``pixels[n]`` (int16, rows x cols) at ImagePositionPatient ``positions[n]``.
 
     Files are named by ``names`` (default: reverse order, so name order never equals slice order);
-    InstanceNumber is deliberately scrambled.
+    InstanceNumber is deliberately scrambled. ``extra`` attributes (keyword: value) go into every file.
     """
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
@@ -61,8 +63,10 @@ def write_ct_series(
     names = names or [f"slice_{count - n:03d}.dcm" for n in range(count)]
     paths = []
     for n in range(count):
-        ds = _base(CT_CLASS, "CT", for_uid, "1.2.3.4.2")
+        ds = _base(CT_CLASS, "CT", for_uid, study_uid)
         ds.SeriesInstanceUID = series_uid
+        for keyword, value in (extra or {}).items():
+            setattr(ds, keyword, value)
         ds.InstanceNumber = (n * 7) % count + 1
         ds.ImagePositionPatient = [float(v) for v in positions[n]]
         ds.ImageOrientationPatient = [float(v) for v in iop]
@@ -154,3 +158,29 @@ def dciodvfy_errors(path) -> list[str]:
     result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode in (0, 1), result.stderr[-500:]
     return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
+def axial_ct(folder: Path, *, for_uid: str, study_uid: str, slices: int = 4, extra: dict | None = None) -> list[Path]:
+    """A small axial CT (6 x 5 pixels of 0.8 (rows) x 0.6 (columns) mm, slices 2 mm apart from z = 10 mm), files by slice."""
+    positions = [[-1.0, 2.0, 10.0 + 2.0 * k] for k in range(slices)]
+    pixels = np.zeros((slices, 6, 5), dtype=np.int16)
+    return write_ct_series(folder, pixels, positions, for_uid=for_uid, study_uid=study_uid, extra=extra)
+
+
+def in_slice_order(paths: list[Path]) -> list[pydicom.Dataset]:
+    """The headers of CT files sorted by ImagePositionPatient z (axial series)."""
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
+    return sorted(headers, key=lambda ds: float(ds.ImagePositionPatient[2]))
+
+
+def sixteen_bit_copy(path: Path, target: Path) -> Path:
+    """An RTDOSE with its pixels re-encoded in 16 bits, nothing else changed.
+
+    Debian's dciodvfy (2022) aborts on any 32-bit pixel data (real Eclipse doses too), so a 32-bit
+    file's header is validated on this copy.
+    """
+    ds = pydicom.dcmread(path)
+    ds.PixelData = (ds.pixel_array >> 16).astype("<u2").tobytes()
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.save_as(target)
+    return target

@@ -157,3 +157,23 @@ def test_slices_that_disagree_on_size_are_refused(tmp_path):
     write_ct_series(tmp_path, _pixels(1, rows=7), _axial_positions(3)[2:], series_uid=uid, names=["c"])
     with pytest.raises(InputError, match="disagree on Rows"):
         read_ct(tmp_path)
+
+
+def test_image_series_lists_the_images_in_slice_order_with_their_planes(tmp_path):
+    from accumulate.io import ct_image_series
+
+    order = [3, 0, 4, 1, 2]  # slice n sits at position order[n]
+    positions = [_axial_positions(5)[k] for k in order]
+    paths = write_ct_series(tmp_path, _pixels(5), positions, series_uid="1.2.3.4.9", extra={"BodyPartExamined": "HEADNECK"})
+    series = ct_image_series(tmp_path)
+    by_position = sorted(paths, key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    assert series.instance_uids == tuple(str(pydicom.dcmread(p).SOPInstanceUID) for p in by_position)
+    assert series.positions_mm == tuple(tuple(p) for p in _axial_positions(5))
+    assert (series.series_uid, series.study_uid, series.frame_uid) == ("1.2.3.4.9", "1.2.3.4.2", "1.2.3.4.1")
+    assert series.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2" and (series.rows, series.columns) == (6, 5)
+    assert (series.body_part, series.laterality) == ("HEADNECK", "")
+    # PixelSpacing (0.8 rows, 0.6 columns): pixel (row 2, column 3) of slice 1 is 1.8 mm along x and 1.6 mm along y
+    centres = series.pixel_centres(1)
+    assert centres.shape == (6, 5, 3)
+    np.testing.assert_allclose(centres[2, 3], [-100.0 + 3 * 0.6, -80.0 + 2 * 0.8, -37.5], atol=1e-12)
+    assert [ref.sop_instance_uid for ref in series.references()] == list(series.instance_uids)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from io_synthetic import DICOMPYLER, HAVE_DCIODVFY, dciodvfy_errors, rotation_z
+from io_synthetic import CT_CLASS, DICOMPYLER, HAVE_DCIODVFY, axial_ct, dciodvfy_errors, in_slice_order, rotation_z
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from accumulate.errors import InputError
 from accumulate.geometry import DisplacementField, Grid
 from accumulate.io import (
+    IMAGE_CONTENT_BASED,
+    ct_image_series,
     displacement_from_matrix,
     read_deformable_registration,
     read_registration,
@@ -139,15 +141,6 @@ def test_deformable_writer_refusals(tmp_path):
         read_registration(CT)
 
 
-@pytest.mark.skipif(not HAVE_DCIODVFY, reason="dciodvfy (apt install dicom3tools) not found")
-def test_deformable_registration_validates_with_dciodvfy(tmp_path):
-    grid = Grid((3, 4, 5), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
-    out = write_deformable_registration(
-        DisplacementField(_smooth_field(grid), grid), tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid=MOVING
-    )
-    assert dciodvfy_errors(out) == []
-
-
 def _rigid_matrix() -> np.ndarray:
     return rotation_z(3.0, translation=(4.0, -2.5, 7.0))
 
@@ -167,7 +160,80 @@ def test_spatial_registration_round_trip_in_both_readers(tmp_path):
         write_spatial_registration(moving_to_fixed, tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid="")
 
 
+@pytest.fixture
+def two_cts(tmp_path):
+    """Fixed and moving CT series in frames FIXED and MOVING and in two studies (the courses of two years)."""
+    fixed = axial_ct(tmp_path / "fixed", for_uid=FIXED, study_uid="1.2.3.4.100", extra={"BodyPartExamined": "HEADNECK"})
+    moving = axial_ct(tmp_path / "moving", for_uid=MOVING, study_uid="1.2.3.4.200", slices=3)
+    return fixed, moving
+
+
+def _write(kind, path, fixed_files, moving_files, **options):
+    fixed_images, moving_images = ct_image_series(fixed_files[0].parent), ct_image_series(moving_files[0].parent)
+    common = dict(fixed_like=fixed_files[0], moving_frame_uid=MOVING, fixed_images=fixed_images, moving_images=moving_images)
+    if kind == "deformable":
+        grid = Grid((3, 4, 5), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+        return write_deformable_registration(DisplacementField(_smooth_field(grid), grid), path, **common, **options)
+    return write_spatial_registration(_rigid_matrix(), path, **common, **options)
+
+
+def _image_refs(items):
+    return [(i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID) for i in items]
+
+
+def _uids(files):
+    return [(CT_CLASS, str(ds.SOPInstanceUID)) for ds in in_slice_order(files)]
+
+
+@pytest.mark.parametrize("kind", ["deformable", "rigid"])
+def test_registration_references_the_images_of_both_frames(two_cts, tmp_path, kind):
+    from importlib.metadata import version
+
+    fixed, moving = two_cts
+    ds = pydicom.dcmread(_write(kind, tmp_path / "reg.dcm", fixed, moving, method=IMAGE_CONTENT_BASED, series_number=42))
+    if kind == "deformable":
+        (item,) = ds.DeformableRegistrationSequence
+        assert item.SourceFrameOfReferenceUID == MOVING and _image_refs(item.ReferencedImageSequence) == _uids(moving)
+        assert item.RegistrationTypeCodeSequence[0].CodeValue == "125024"  # image content-based
+    else:
+        by_frame = {item.FrameOfReferenceUID: item for item in ds.RegistrationSequence}
+        assert _image_refs(by_frame[FIXED].ReferencedImageSequence) == _uids(fixed)
+        assert _image_refs(by_frame[MOVING].ReferencedImageSequence) == _uids(moving)
+        codes = {frame: item.MatrixRegistrationSequence[0].RegistrationTypeCodeSequence[0].CodeValue
+                 for frame, item in by_frame.items()}  # fmt: skip
+        assert codes == {FIXED: "125021", MOVING: "125024"}  # the fixed frame's identity; image content-based
+    # Common Instance Reference: the REG is in the fixed course's study; the moving series is in another study
+    assert ds.StudyInstanceUID == "1.2.3.4.100" and ds.FrameOfReferenceUID == FIXED
+    (own,) = ds.ReferencedSeriesSequence
+    assert own.SeriesInstanceUID == in_slice_order(fixed)[0].SeriesInstanceUID
+    assert _image_refs(own.ReferencedInstanceSequence) == _uids(fixed)
+    (other,) = ds.StudiesContainingOtherReferencedInstancesSequence
+    assert other.StudyInstanceUID == "1.2.3.4.200"
+    assert _image_refs(other.ReferencedSeriesSequence[0].ReferencedInstanceSequence) == _uids(moving)
+    # General Series / Enhanced General Equipment
+    assert "Laterality" not in ds and ds.BodyPartExamined == "HEADNECK"  # an unpaired body part: no Laterality at all
+    assert ds.SeriesNumber == 42 and ds.Manufacturer == "accumulate" and ds.SoftwareVersions == version("accumulate-rt")
+
+
 @pytest.mark.skipif(not HAVE_DCIODVFY, reason="dciodvfy (apt install dicom3tools) not found")
-def test_spatial_registration_validates_with_dciodvfy(tmp_path):
-    out = write_spatial_registration(_rigid_matrix(), tmp_path / "r.dcm", fixed_like=CT, moving_frame_uid=MOVING)
+@pytest.mark.parametrize("kind", ["deformable", "rigid"])
+def test_registration_validates_with_dciodvfy(two_cts, tmp_path, kind):
+    assert dciodvfy_errors(_write(kind, tmp_path / "reg.dcm", *two_cts)) == []
+
+
+@pytest.mark.skipif(not HAVE_DCIODVFY, reason="dciodvfy (apt install dicom3tools) not found")
+def test_a_paired_body_part_keeps_its_laterality(tmp_path):
+    fixed = axial_ct(tmp_path / "fixed", for_uid=FIXED, study_uid="1.2.3.4.100",
+                     extra={"BodyPartExamined": "BREAST", "Laterality": "L"})  # fmt: skip
+    moving = axial_ct(tmp_path / "moving", for_uid=MOVING, study_uid="1.2.3.4.200")
+    out = _write("deformable", tmp_path / "reg.dcm", fixed, moving)
+    ds = pydicom.dcmread(out)
+    assert (ds.BodyPartExamined, ds.Laterality) == ("BREAST", "L")
     assert dciodvfy_errors(out) == []
+
+
+def test_images_of_another_frame_are_refused(two_cts, tmp_path):
+    fixed, moving = two_cts
+    with pytest.raises(InputError, match=r"the moving images \(series .*\) are in frame of reference 1.2.3.10, not the moving"):
+        write_deformable_registration(DisplacementField.identity(Grid((2, 2, 2))), tmp_path / "r.dcm", fixed_like=fixed[0],
+                                      moving_frame_uid=MOVING, moving_images=ct_image_series(fixed[0].parent))  # fmt: skip

@@ -19,7 +19,7 @@ from case_copies import another_course
 from accumulate import DisplacementField, Grid, read_dose, read_structures
 from accumulate.config import load_config
 from accumulate.phantom import cumulative_eqd2_at, prior_dose_at, prior_point_of, reirr_dose_at, write_demo_case
-from accumulate.pipeline import UNCONSTRAINED_GY, run
+from accumulate.pipeline import run
 from accumulate.registration import read_field, write_field
 
 
@@ -177,8 +177,10 @@ def test_outputs_verdicts_and_remaining_dose(case, tmp_path):
     bed = left * 4 / 2
     expected = 2 * bed / (1 + np.sqrt(1 + 4 * bed / (5 * 2.0)))
     assert np.quantile(np.abs(remaining[mask] - expected), 0.95) <= 0.02 * max(expected.max(), 1.0)
+    # no limit outside the body: the cap, the re-irradiation's 35 Gy prescription (its dose maximum is 35 Gy too)
+    assert read_dose(case.reirradiation.dose_path).array.max() == pytest.approx(35.0, abs=1e-3)
     outside = ~read_structures(case.reirradiation.structures_path, cumulative.grid)["BODY"].array
-    assert np.all(remaining[outside] == pytest.approx(UNCONSTRAINED_GY))
+    assert np.all(remaining[outside] == pytest.approx(case.reirradiation.prescription_gy))
     ds = pydicom.dcmread(out / "cumulative_eqd2.dcm", stop_before_pixels=True)
     assert ds.DoseType == "EFFECTIVE" and ds.FrameOfReferenceUID == case.reirradiation.frame_of_reference_uid
 

@@ -33,7 +33,6 @@ from pydicom.dataset import Dataset, FileMetaDataset
 
 from accumulate.cli import main
 from accumulate.errors import ConfigError
-from accumulate.pipeline import UNCONSTRAINED_GY
 from accumulate.service._service import Service
 from accumulate.service._settings import load_service_settings
 
@@ -111,7 +110,8 @@ def test_two_course_case_from_storescu_returns_the_analytic_cumulative_eqd2(
     assert len(destination.received()) == 3
     assert_matches_analytic_eqd2(results["cumulative"], demo.case, tmp_path)
     remaining = results["remaining"].pixel_array * float(results["remaining"].DoseGridScaling)
-    np.testing.assert_allclose(remaining, UNCONSTRAINED_GY, rtol=1e-3)  # no constraints: no limit anywhere
+    # no constraints, no limit anywhere: the cap, the 35 Gy prescription of the re-irradiation (also its dose maximum)
+    np.testing.assert_allclose(remaining, demo.case.reirradiation.prescription_gy, rtol=1e-3)
     reg = results["reg"]
     assert reg.DeformableRegistrationSequence[0].SourceFrameOfReferenceUID == demo.case.prior.frame_of_reference_uid
     assert reg.FrameOfReferenceUID == demo.case.reirradiation.frame_of_reference_uid
