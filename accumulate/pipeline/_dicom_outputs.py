@@ -54,7 +54,7 @@ from ..io import (
 )
 from ..registration import write_field
 from ._courses import LoadedCourse
-from ._parameters import _voxel_limits
+from ._evaluate import binding_limits
 from ._regions import AVOIDANCE_GY_PER_FRACTION, LIMITED_ROI, remaining_dose_regions
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ def write_dicom_outputs(result: RunResult) -> dict[str, Path]:
 def _write_remaining(writer: _Writer, ab_full: str, courses: str) -> None:
     """``remaining_dose.dcm`` (capped, no plan's dose), its no-limit mask and its regions on the reference CT."""
     result = writer.result
-    out, config, prepared = result.output_dir, result.config, result.prepared
+    out, prepared = result.output_dir, result.prepared
     reference = prepared.reference
     values = np.asarray(result.remaining_dose.to_numpy().array, dtype=float)
     unlimited = np.isnan(values)
@@ -233,16 +233,15 @@ def _write_remaining(writer: _Writer, ab_full: str, courses: str) -> None:
     capped = result.remaining_dose.with_array(np.minimum(np.where(unlimited, cap, values), cap))
     weighted = reference.dose.unit == "Gy(RBE)" or reference.config.rbe != 1.0
     n = reference.fractions
-    limits = _voxel_limits(config, prepared.checks.matches, prepared.maps.latest_interval)
-    limits_text = "; ".join(f"EQD{x:g} {name} {limit:g} Gy" for x, per in sorted(limits.items()) for name, limit in per.items())
+    limits_text = "; ".join(f"{v.constraint.describe()} [{v.constraint.quantity}]" for v in binding_limits(result.verdicts))
     prescription = reference.plan.prescription_gy if reference.plan is not None else None
     dose_max = float(np.nanmax(np.asarray(reference.dose.to_numpy().array, dtype=float)))
     plan = placeholder_plan(reference.plan.sop_class_uid) if reference.plan is not None else placeholder_plan()
     rx = f"prescription {prescription:g} Gy" if prescription else "no prescription"
     description = _describe(
         f"Largest additional {'RBE-weighted' if weighted else 'physical'} dose (Gy) per voxel in {n:g} fractions of course "
-        f"{reference.name} keeping the prior courses' residual EQDx plus its own within the cumulative EQDx limits of the "
-        f"max-type constraints (for {prepared.maps.latest_interval:.1f} months: {limits_text or 'none'})",
+        f"{reference.name} within every max-type constraint, each in its own quantity (the strictest tier): "
+        f"{limits_text or 'none'}",
         ab_full, _recovery(result),
         f"Capped at {cap:g} Gy, the larger of the {rx} and the dose maximum {dose_max:.2f} Gy of course {reference.name} "
         f"rounded up: a value at the cap does not limit that plan. Where no limit applies the value is the cap "

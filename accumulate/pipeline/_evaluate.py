@@ -13,7 +13,8 @@ priority rule) and the least recovery, so every structure sees the same value th
 evaluates each structure with its own alpha/beta and recovery. A constraint whose value differs
 from the one its structure's own parameters give says so.
 
-The remaining dose (physical Gy in the reference course's fractions) is, per voxel, the
+The remaining dose (Gy in the reference course's fractions and unit: physical, or Gy(RBE) for an
+RBE-weighted course; a constant ``rbe`` of that course divides the RBE-weighted headroom) is, per voxel, the
 smallest headroom over the scored max-type constraints (Dmax, D<=0.1cc) that apply to the
 voxel's structures, each in its own quantity: a cumulative EQDx limit leaves L - (prior
 residual EQDx) for the new course's EQDx (without the recovery discount for a limit that assumes
@@ -95,6 +96,9 @@ class StructureDoses:
     def values(self, scope: str, quantity: str, alpha_beta: float | None = None) -> np.ndarray:
         """The dose of every point in ``quantity`` (physical, eqd<x>, bed), with ``alpha_beta`` (Gy) instead of the map's.
 
+        ``physical`` is the courses' dose as prescribed: physical Gy for photons, Gy(RBE) for a
+        particle course (its constant ``rbe`` applied to a physical dose).
+
         ``scope`` is one of :data:`SCOPES`, ``"course:<name>"`` (one course, before recovery) or
         ``"residual:<name>"`` (one prior course after its recovery).
         """
@@ -104,7 +108,7 @@ class StructureDoses:
         total = np.zeros(self.volumes_cc.shape)
         for part in parts:
             if x is None:
-                total += part.dose
+                total += part.rbe * part.dose
             else:
                 term = part.equivalent(x, ab)
                 total += part.residual * term if recovery else term
@@ -249,33 +253,39 @@ def _overlap_notes(prepared: Prepared, verdicts: list[Verdict], own: CaseDoses) 
     return out
 
 
-def _headroom(c: Constraint, doses: StructureDoses, limit: float, new_fractions: float) -> np.ndarray:
-    """The largest additional physical dose (Gy, in ``new_fractions``) at each of the structure's points under ``c``."""
+def _headroom(c: Constraint, doses: StructureDoses, limit: float, new_fractions: float, rbe: float) -> np.ndarray:
+    """The largest additional dose (in the new course's unit, ``new_fractions`` fractions) at the structure's points under
+    ``c``; ``rbe`` is the new course's constant RBE factor (the headroom in RBE-weighted dose is divided by it)."""
     x = equivalent_x(c.quantity)
     priors = [p for p in doses.parts if p.prior]
     if x is None:
-        left = limit - (sum(p.dose for p in priors) if c.scope == "cumulative" else 0.0)
-        return np.maximum(left, 0.0)
+        left = limit - (sum(p.rbe * p.dose for p in priors) if c.scope == "cumulative" else 0.0)
+        return np.maximum(left, 0.0) / rbe
     ab = doses.alpha_beta if c.alpha_beta is None else np.full(doses.volumes_cc.shape, c.alpha_beta)
     prior = np.zeros(doses.volumes_cc.shape)
     if c.scope == "cumulative":
         for part in priors:
             term = part.equivalent(x, ab)
             prior += term if c.assumes_recovery else part.residual * term
-    return max_additional_dose(limit - prior, new_fractions, ab, ref_dose=x, backend="numpy")
+    return max_additional_dose(limit - prior, new_fractions, ab, ref_dose=x, backend="numpy") / rbe
+
+
+def binding_limits(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts of the constraints that bound the remaining dose: scored, max-type, evaluated (so applicable)."""
+    return [v for v in verdicts if v.constraint.scored and v.constraint.max_type and v.state in (MET, NOT_MET, ONE_SIDE)]
 
 
 def remaining_dose(prepared: Prepared, verdicts: list[Verdict], doses: CaseDoses) -> Volume:
     """The remaining-dose map (see the module docstring) of the scored max-type constraints that applied."""
     grid, reference = prepared.reference.dose.grid, prepared.reference
     remaining = np.full(grid.size, np.nan)
-    for v in verdicts:
+    for v in binding_limits(verdicts):
         c = v.constraint
-        if not (c.scored and c.max_type and v.state in (MET, NOT_MET, ONE_SIDE)) or v.structure_found not in doses.structures:
+        if v.structure_found not in doses.structures:
             continue
         structure = doses.structures[v.structure_found]
         limit = c.tiers_for(v.interval_months)[0].limit
-        headroom = _headroom(c, structure, limit, reference.fractions)
+        headroom = _headroom(c, structure, limit, reference.fractions, reference.config.rbe)
         remaining[structure.index] = np.fmin(remaining[structure.index], headroom)
     return reference.dose.with_array(remaining.reshape(grid.shape), quantity="remaining_dose", unit="Gy")
 
