@@ -24,157 +24,24 @@ tier of a tiered limit is used. NaN where no limit applies.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..accumulation import CourseDose, cumulative_eqd2
-from ..evaluation import DVH, Verdict
+from ..evaluation import CaseDoses, CoursePart, StructureDoses, Verdict, headroom, quantity_name
 from ..evaluation import evaluate as verdicts_for
-from ..evaluation.constraints import Constraint, equivalent_x
 from ..evaluation.verdicts import MET, NOT_MET, ONE_SIDE
 from ..geometry import Volume
-from ..radiobiology import eqd2, max_additional_dose, residual_map
+from ..radiobiology import eqd2, residual_map
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
 from ..radiobiology.recovery import NoRecovery
 from ._prepare import Prepared
 from ._stages import Stages, quiet
 
-#: Scopes of a DVH: which courses it sums (see :meth:`StructureDoses.values`).
-SCOPES = ("cumulative", "cumulative_no_recovery", "new_course", "prior_residual")
 #: Two metrics closer than this (Gy) are the same value.
 SAME_VALUE_GY = 5e-3
-
-
-def quantity_name(x: float) -> str:
-    """``"eqd2"``, ``"eqd1.8"``; ``"bed"`` for x = 0."""
-    return "bed" if x == 0 else f"eqd{x:g}"
-
-
-@dataclass(frozen=True)
-class CoursePart:
-    """One course's share of a structure's doses: physical dose at the points (Gy) and what turns it into EQDx."""
-
-    name: str
-    dose: np.ndarray
-    fractions: float
-    rbe: float
-    residual: np.ndarray
-    prior: bool
-
-    def equivalent(self, x: float, alpha_beta: np.ndarray) -> np.ndarray:
-        """EQDx of this course at the points (before recovery)."""
-        dose = self.rbe * self.dose
-        return dose * (alpha_beta + dose / self.fractions) / (alpha_beta + x)
-
-
-@dataclass(frozen=True)
-class StructureDoses:
-    """Everything a DVH of one structure needs, at its points (each with its volume, cm^3).
-
-    ``index`` holds the points' voxels on the reference dose grid (flat indices); ``alpha_beta``
-    is per point (Gy). :meth:`values` forms any quantity of any scope.
-    """
-
-    name: str
-    index: np.ndarray
-    volumes_cc: np.ndarray
-    alpha_beta: np.ndarray
-    parts: tuple[CoursePart, ...]
-
-    def chosen(self, scope: str) -> tuple[list[CoursePart], bool]:
-        """The courses a scope sums, and whether their recovery discount applies."""
-        if scope.startswith(("course:", "residual:")):
-            kind, name = scope.split(":", 1)
-            return [p for p in self.parts if p.name == name], kind == "residual"
-        if scope not in SCOPES:
-            raise KeyError(scope)
-        parts = [p for p in self.parts if (scope != "new_course" or not p.prior) and (scope != "prior_residual" or p.prior)]
-        return parts, scope in ("cumulative", "prior_residual")
-
-    def values(self, scope: str, quantity: str, alpha_beta: float | None = None) -> np.ndarray:
-        """The dose of every point in ``quantity`` (physical, eqd<x>, bed), with ``alpha_beta`` (Gy) instead of the map's.
-
-        ``physical`` is the courses' dose as prescribed: physical Gy for photons, Gy(RBE) for a
-        particle course (its constant ``rbe`` applied to a physical dose).
-
-        ``scope`` is one of :data:`SCOPES`, ``"course:<name>"`` (one course, before recovery) or
-        ``"residual:<name>"`` (one prior course after its recovery).
-        """
-        x = equivalent_x(quantity)
-        parts, recovery = self.chosen(scope)
-        ab = self.alpha_beta if alpha_beta is None else np.full(self.volumes_cc.shape, float(alpha_beta))
-        total = np.zeros(self.volumes_cc.shape)
-        for part in parts:
-            if x is None:
-                total += part.rbe * part.dose
-            else:
-                term = part.equivalent(x, ab)
-                total += part.residual * term if recovery else term
-        return total
-
-
-def _dvh(name: str, values: np.ndarray, volumes_cc: np.ndarray) -> DVH:
-    order = np.argsort(values, kind="stable")[::-1]
-    return DVH(name, values[order], volumes_cc[order])
-
-
-class _Quantity(Mapping):
-    """{structure: DVH} of one (scope, quantity), computed on first use; empty structures are absent."""
-
-    def __init__(self, doses: CaseDoses, scope: str, quantity: str) -> None:
-        self._doses, self._key = doses, (scope, quantity)
-
-    def __getitem__(self, name: str) -> DVH:
-        return self._doses.dvh(name, *self._key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._doses.structures)
-
-    def __len__(self) -> int:
-        return len(self._doses.structures)
-
-
-class CaseDoses(Mapping):
-    """The case's DVHs in any quantity: ``dvh(structure, scope, quantity, alpha_beta, region)`` (a DoseTable), and
-    as ``{(scope, quantity): {structure: DVH}}`` for the tables and files. Computed when asked for, then kept."""
-
-    def __init__(self, structures: Mapping[str, StructureDoses], intervals: Mapping[str, float], x: float) -> None:
-        self.structures, self.intervals, self.x = dict(structures), dict(intervals), x
-        self._cache: dict[tuple, DVH] = {}
-
-    def dvh(self, structure: str, scope: str, quantity: str, alpha_beta: float | None = None, region: str = "whole") -> DVH:
-        if region != "whole":
-            from ..errors import InputError
-
-            raise InputError(f"the {region} of a structure needs structure sampling, which this run did not do")
-        key = (structure, scope, quantity, alpha_beta)
-        if key not in self._cache:
-            doses = self.structures[structure]
-            self._cache[key] = _dvh(structure, doses.values(scope, quantity, alpha_beta), doses.volumes_cc)
-        return self._cache[key]
-
-    def interval_months(self, structure: str) -> float | None:
-        """Months since the prior course with the highest EQDx (before recovery) in ``structure``."""
-        doses = self.structures.get(structure)
-        priors = [p for p in doses.parts if p.prior] if doses is not None else []
-        if not priors:
-            return min(self.intervals.values(), default=None)
-        strongest = max(priors, key=lambda p: float(np.max(p.equivalent(self.x or 2.0, doses.alpha_beta))))
-        return self.intervals[strongest.name]
-
-    def __getitem__(self, key: tuple[str, str]) -> _Quantity:
-        scope, quantity = key
-        if not (scope in SCOPES or scope.startswith(("course:", "residual:"))):
-            raise KeyError(key)
-        return _Quantity(self, scope, quantity)
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -253,23 +120,6 @@ def _overlap_notes(prepared: Prepared, verdicts: list[Verdict], own: CaseDoses) 
     return out
 
 
-def _headroom(c: Constraint, doses: StructureDoses, limit: float, new_fractions: float, rbe: float) -> np.ndarray:
-    """The largest additional dose (in the new course's unit, ``new_fractions`` fractions) at the structure's points under
-    ``c``; ``rbe`` is the new course's constant RBE factor (the headroom in RBE-weighted dose is divided by it)."""
-    x = equivalent_x(c.quantity)
-    priors = [p for p in doses.parts if p.prior]
-    if x is None:
-        left = limit - (sum(p.rbe * p.dose for p in priors) if c.scope == "cumulative" else 0.0)
-        return np.maximum(left, 0.0) / rbe
-    ab = doses.alpha_beta if c.alpha_beta is None else np.full(doses.volumes_cc.shape, c.alpha_beta)
-    prior = np.zeros(doses.volumes_cc.shape)
-    if c.scope == "cumulative":
-        for part in priors:
-            term = part.equivalent(x, ab)
-            prior += term if c.assumes_recovery else part.residual * term
-    return max_additional_dose(limit - prior, new_fractions, ab, ref_dose=x, backend="numpy") / rbe
-
-
 def binding_limits(verdicts: list[Verdict]) -> list[Verdict]:
     """The verdicts of the constraints that bound the remaining dose: scored, max-type, evaluated (so applicable)."""
     return [v for v in verdicts if v.constraint.scored and v.constraint.max_type and v.state in (MET, NOT_MET, ONE_SIDE)]
@@ -285,8 +135,8 @@ def remaining_dose(prepared: Prepared, verdicts: list[Verdict], doses: CaseDoses
             continue
         structure = doses.structures[v.structure_found]
         limit = c.tiers_for(v.interval_months)[0].limit
-        headroom = _headroom(c, structure, limit, reference.fractions, reference.config.rbe)
-        remaining[structure.index] = np.fmin(remaining[structure.index], headroom)
+        headroom_ = headroom(c, structure, limit, reference.fractions, reference.config.rbe)
+        remaining[structure.index] = np.fmin(remaining[structure.index], headroom_)
     return reference.dose.with_array(remaining.reshape(grid.shape), quantity="remaining_dose", unit="Gy")
 
 

@@ -130,6 +130,11 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
             "alpha_beta_overlap_priority": config.alpha_beta_priority,
             "overlaps": config.overlaps,
             f"reference_dose_per_fraction_gy ({quantity.upper()})": x,
+            "dose_per_fraction": "EQDx is computed in every voxel from that voxel's own dose per fraction (its dose / the "
+            "course's fractions), never from the prescription's dose per fraction",
+            "constraint_quantities": "each constraint is evaluated in the quantity it states (EQD2 in EQD2 whatever the run's "
+            "x; its own alpha/beta when it states one); a limit that assumes recovery (assumes_recovery) is compared with the "
+            "cumulative dose without the run's recovery discount, so recovery is counted once",
             "recovery": {name: model.describe() for name, model in recovery.items()} or "none",
             "interval_months": {name: round(m, 2) for name, m in intervals.items()},
             "rbe": {c.name: c.config.rbe for c in courses},

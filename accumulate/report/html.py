@@ -17,7 +17,9 @@ body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color
 h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass,.desirable{background:#d9f2d9} .warn{background:#fff3c4} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
+.pass,.desirable,.perprotocol{background:#d9f2d9} .acceptablevariation{background:#fff3c4}
+.onesideallowed{background:#e8f0c8}
+.notapplicable{color:#888} .reported{background:#eef3fb} .warn{background:#fff3c4} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
 .notevaluated{background:#fde7c2} .absentaccepted{color:#777}
 .banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
 .incomplete{background:#ffcf70} .dosesonly{background:#e4e4e4} .passed{background:#9fdc9f} .notmet{background:#f29c9c}
@@ -87,7 +89,21 @@ def definitions_html(mapping: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-VERDICT_COLUMNS = ("structure", "metric", "scope", "quantity", "value", "limit", "margin", "verdict", "reason", "note", "source")
+VERDICT_COLUMNS = (
+    "structure",
+    "metric",
+    "region",
+    "scope",
+    "quantity",
+    "value",
+    "limit",
+    "margin",
+    "verdict",
+    "reason",
+    "note",
+    "source",
+)
+REPORTED_COLUMNS = ("structure", "metric", "kind", "scope", "quantity", "value", "limit", "verdict", "note", "source")
 
 
 def _panel(title: str, lines: Sequence[str], css: str = "") -> str:
@@ -111,6 +127,8 @@ def _banner(summary: Mapping[str, Any]) -> str:
 def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) -> str:
     """The HTML text of the report for a run summary (the content of summary.json)."""
     verdicts = summary.get("constraints", [])
+    scored = [v for v in verdicts if v.get("kind", "limit") == "limit"]
+    reported = [v for v in verdicts if v.get("kind", "limit") != "limit"]
     banner = _banner(summary)
     parts = [
         "<!DOCTYPE html>",
@@ -120,8 +138,11 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
         f'<p class="small">{html.escape(summary.get("subtitle", ""))}</p>',
         banner,
         "<h2>Constraints</h2>",
-        table_html(verdicts, VERDICT_COLUMNS, "verdict") if verdicts else "<p>No constraint set was given.</p>",
+        table_html(scored, VERDICT_COLUMNS, "verdict") if scored else "<p>No constraint set was given.</p>",
     ]
+    if reported:
+        parts += ["<h3>Reported, not scored: guidance, observations and risk classes</h3>",
+                  table_html(reported, REPORTED_COLUMNS, "state")]  # fmt: skip
     if figures:
         quantity = str(summary.get("quantity", "eqd2")).upper()
         parts += [f"<h2>Dose, {html.escape(quantity)} and DVHs</h2>", "".join(f.markup() for f in figures)]

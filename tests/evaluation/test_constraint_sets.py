@@ -158,14 +158,22 @@ def test_guidance_and_observations_are_reported_not_scored():
 
 
 def test_one_side_may_exceed_turns_a_pair_into_one_requirement():
-    doses = _case({"OpticNerve_L": (_physical_for_eqd2(85.0, 35, 2.0), 0.0), "OpticNerve_R": (_physical_for_eqd2(60.0, 35, 2.0), 0.0)})
+    doses = _case(
+        {"OpticNerve_L": (_physical_for_eqd2(85.0, 35, 2.0), 0.0), "OpticNerve_R": (_physical_for_eqd2(60.0, 35, 2.0), 0.0)}
+    )
     strict = {v.structure_found: v for v in _verdicts("ng2021-npc", doses) if v.value is not None}
     assert strict["OpticNerve_L"].state == NOT_MET
-    allowed = {v.structure_found: v for v in _verdicts("ng2021-npc", doses, one_side_may_exceed=["OpticNerve"]) if v.value is not None}
+    allowed = {
+        v.structure_found: v for v in _verdicts("ng2021-npc", doses, one_side_may_exceed=["OpticNerve"]) if v.value is not None
+    }
     assert allowed["OpticNerve_L"].state == ONE_SIDE and allowed["OpticNerve_L"].passed
     assert allowed["OpticNerve_R"].state == MET
-    both = _case({"OpticNerve_L": (_physical_for_eqd2(85.0, 35, 2.0), 0.0), "OpticNerve_R": (_physical_for_eqd2(84.0, 35, 2.0), 0.0)})
-    assert all(v.state == NOT_MET for v in _verdicts("ng2021-npc", both, one_side_may_exceed=["OpticNerve"]) if v.value is not None)
+    both = _case(
+        {"OpticNerve_L": (_physical_for_eqd2(85.0, 35, 2.0), 0.0), "OpticNerve_R": (_physical_for_eqd2(84.0, 35, 2.0), 0.0)}
+    )
+    assert all(
+        v.state == NOT_MET for v in _verdicts("ng2021-npc", both, one_side_may_exceed=["OpticNerve"]) if v.value is not None
+    )
 
 
 def test_whichever_is_met_first_names_the_binding_member():
@@ -197,7 +205,9 @@ def test_a_department_composes_its_protocol():
     cord = next(c for c in composed.constraints if c.full_id == "ecog-ea3191.spinal-cord")
     assert [(t.name, t.limit) for t in cord.tiers] == [("department", 9.0)] and cord.source == "our protocol 2026-03"
     with pytest.raises(ConfigError, match="say where the changed value comes from"):
-        compose_constraints({"set": "ecog-ea3191", "override": [{"id": "ecog-ea3191.chiasm", "limit": 20.0}]}, "d.toml", Path("."))
+        compose_constraints(
+            {"set": "ecog-ea3191", "override": [{"id": "ecog-ea3191.chiasm", "limit": 20.0}]}, "d.toml", Path(".")
+        )
     with pytest.raises(ConfigError, match=r"no constraint 'ecog-ea3191\.chiasma'"):
         compose_constraints({"set": "ecog-ea3191", "override": [{"id": "ecog-ea3191.chiasma", "limit": 20.0, "source": "x"}]},
                             "d.toml", Path("."))  # fmt: skip
