@@ -18,8 +18,8 @@ h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px;border-bo
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass,.desirable,.perprotocol{background:#d9f2d9} .acceptablevariation{background:#fff3c4}
-.onesideallowed{background:#e8f0c8}
-.notapplicable{color:#888} .reported{background:#eef3fb} .warn{background:#fff3c4} .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
+.onesideallowed{background:#e8f0c8} .notapplicable{color:#888} .reported{background:#eef3fb} .warn{background:#fff3c4}
+.acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
 .notevaluated{background:#fde7c2} .absentaccepted{color:#777}
 .banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
 .incomplete{background:#ffcf70} .dosesonly{background:#e4e4e4} .passed{background:#9fdc9f} .notmet{background:#f29c9c}
