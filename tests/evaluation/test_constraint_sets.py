@@ -177,10 +177,11 @@ def test_one_side_may_exceed_turns_a_pair_into_one_requirement():
 
 
 def test_whichever_is_met_first_names_the_binding_member():
-    # new course 50 Gy(RBE) to the brainstem (surface and core unknown here: whole-structure DVHs), cumulative 65 Gy EQD2
+    # the prior course gave the brainstem 20 Gy EQD2, the new course nothing: the cumulative limit of 25 Gy binds
     doses = _case({"Brainstem": (_physical_for_eqd2(20.0, 35, 2.0), 0.0)})
+    new_only = {"scope": "new_course", "quantity": "physical", "limit": 64.0}
     table = {"constraint": [
-        {"id": "new", "structure": "Brainstem", "metric": "Dmax", "scope": "new_course", "quantity": "physical", "limit": 64.0, "pair": "p"},
+        {"id": "new", "structure": "Brainstem", "metric": "Dmax", "pair": "p", **new_only},
         {"id": "cum", "structure": "Brainstem", "metric": "Dmax", "limit": 25.0, "pair": "p"},
     ]}  # fmt: skip
     new, cum = evaluate(compose_constraints(table, "test", Path(".")), doses, ["Brainstem"])
