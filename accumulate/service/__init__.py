@@ -17,14 +17,22 @@ LOGGER_NAME = "accumulate.service"
 
 
 def log_to_console() -> None:
-    """Informational lines of the service on stderr (the journal under systemd), apart from the pipeline's log."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # not into a running case's accumulate.log
+    """Informational lines of the service on stderr (the journal under systemd), apart from the pipeline's log.
+
+    Every record is one line: text from outside (a PatientID, an AE title, a file name) cannot start
+    a line of its own (see :mod:`._logtext`). pynetdicom's warnings and errors go to the same place.
+    """
+    from ._logtext import OneLineFilter
+
+    for name, level in ((LOGGER_NAME, logging.INFO), ("pynetdicom", logging.WARNING)):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.addFilter(OneLineFilter())
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False  # not into a running case's accumulate.log
 
 
 def stop_on_signals() -> threading.Event:

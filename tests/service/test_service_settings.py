@@ -28,6 +28,10 @@ def test_defaults_listen_on_loopback_and_keep_patient_data_out_of_logs(tmp_path)
     assert settings.storage == tmp_path / "store" and settings.reports == tmp_path / "store" / "reports"
     assert (settings.quiet_seconds, settings.retention_seconds) == (60.0, 30 * 86400.0)
     assert settings.profile.table == {}  # the built-in run defaults
+    limits = settings.limits
+    assert (limits.max_connections, limits.max_connections_per_address, limits.max_associations) == (64, 16, 10)
+    assert limits.request_timeout_s < limits.network_timeout_s < limits.pdu_timeout_s  # silence is cut long before slowness
+    assert settings.max_object_bytes == 1024 * 2**20
 
 
 def test_the_shipped_example_is_valid_and_chooses_a_profile_per_calling_ae_title():

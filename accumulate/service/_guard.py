@@ -1,0 +1,265 @@
+"""Who may hold a connection to the receiver, and for how long: admission, eviction and a progress watchdog.
+
+pynetdicom counts every open TCP connection against ``maximum_associations``, even one that never
+sent a byte, so a dozen idle connections used to lock every sender out until they timed out. Here a
+:class:`Gate` decides instead:
+
+- **At accept**, a connection is admitted unless its address already holds
+  ``max_connections_per_address`` or the receiver ``max_connections``. Then the oldest connection
+  that has not yet sent a complete A-ASSOCIATE-RQ (of that address, or of the address holding most
+  of them) is dropped to make room; only when every connection is an association in progress is
+  the newcomer refused. A sender connects and asks for its association at once, so idle
+  connections never keep it out.
+- **At A-ASSOCIATE-RQ**, an allowed calling AE title takes one of ``max_associations`` slots, or
+  is rejected (transient, local limit exceeded) when all are taken.
+- **While connected**, each connection must make progress: its A-ASSOCIATE-RQ complete within
+  ``request_timeout_seconds`` of connecting; no silence (no byte either way) longer than
+  ``network_timeout_seconds``, except while the receiver itself is handling its request; and each
+  PDU it starts complete within ``pdu_timeout_seconds``. A slow sender that keeps sending is thus
+  not cut off (a PDU is at most :data:`MAX_PDU_BYTES`: 64 KiB in two minutes is 550 bytes/s),
+  a silent one is, after a much shorter time. The socket timeout and pynetdicom's idle timer
+  (time between whole PDUs) are set to ``pdu_timeout_seconds``, behind the watchdog.
+- **Every PDU header is checked** as it arrives: a P-DATA-TF longer than the maximum we
+  advertised, or any other PDU over :data:`MAX_OTHER_PDU_BYTES`, drops the connection before its
+  body is read (pynetdicom would buffer a PDU of any announced length in memory).
+
+The sockets are :class:`GuardedSocket` (or :class:`GuardedSSLSocket` under TLS, whose handshake
+then happens on the connection's own thread with the socket timeout, not in the accept loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+MAX_PDU_BYTES = 65536  # the P-DATA-TF length we advertise (A-ASSOCIATE maximum length); peers must not exceed it
+MAX_OTHER_PDU_BYTES = 1 << 20  # an A-ASSOCIATE-RQ with every presentation context fits in far less
+P_DATA_TF, A_ASSOCIATE_RQ = 0x04, 0x01
+WATCH_INTERVAL_S = 0.5
+_HEADER = struct.Struct(">BBL")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps and deadlines of the receiver's connections (see the module docstring); durations in seconds."""
+
+    max_connections: int = 64
+    max_connections_per_address: int = 16
+    max_associations: int = 10
+    request_timeout_s: float = 10.0
+    network_timeout_s: float = 30.0
+    pdu_timeout_s: float = 120.0
+
+
+@dataclass(eq=False)
+class Connection:
+    """One accepted TCP connection: where from, since when, how far it got, and the PDU it is sending."""
+
+    address: str
+    sock: socket.socket
+    opened: float = field(default_factory=time.monotonic)
+    requested: bool = False  # a complete A-ASSOCIATE-RQ arrived: an association in progress, never evicted
+    sender: bool = False  # holds one of the max_associations slots
+    pdu_started: float | None = None  # when the first byte of the PDU being received arrived
+    last_activity: float = field(default_factory=time.monotonic)  # the last byte received or sent
+    busy: bool = False  # the receiver is handling a request of this peer (which waits for the answer)
+    closed: bool = False
+    _header: bytearray = field(default_factory=bytearray)
+    _pdu_type: int = 0
+    _remaining: int = 0
+
+    def received(self, data: bytes) -> str | None:
+        """Follow the PDU boundaries through ``data``; what is wrong with the stream (in words), or ``None``."""
+        view, i = memoryview(data), 0
+        self.last_activity = time.monotonic()
+        while i < len(view):
+            if self._remaining:
+                step = min(self._remaining, len(view) - i)
+                self._remaining -= step
+                i += step
+                if not self._remaining:
+                    self._pdu_done()
+                continue
+            if not self._header:
+                self.pdu_started = time.monotonic()
+            step = min(_HEADER.size - len(self._header), len(view) - i)
+            self._header += view[i : i + step]
+            i += step
+            if len(self._header) == _HEADER.size:
+                self._pdu_type, _, self._remaining = _HEADER.unpack(self._header)
+                self._header.clear()
+                limit = MAX_PDU_BYTES if self._pdu_type == P_DATA_TF else MAX_OTHER_PDU_BYTES
+                if self._remaining > limit:
+                    return f"announced a PDU of {self._remaining} bytes (type 0x{self._pdu_type:02X}; at most {limit})"
+                if not self._remaining:
+                    self._pdu_done()
+        return None
+
+    def _pdu_done(self) -> None:
+        self.pdu_started = None
+        if self._pdu_type == A_ASSOCIATE_RQ:
+            self.requested = True
+
+    def drop(self, why: str) -> None:
+        """Cut the connection now, from any thread: a read blocked on it returns at once and pynetdicom closes it."""
+        if not self.closed:
+            log.warning("connection from %s dropped: %s", self.address, why)
+        self.closed = True
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+
+class _Guarded:
+    """What the guarded sockets add: every byte received is followed by the connection's :class:`Connection`."""
+
+    connection: Connection | None = None
+    gate: Gate | None = None
+
+    def recv(self, *args) -> bytes:
+        data = super().recv(*args)
+        connection = self.connection
+        if data and connection is not None:
+            problem = connection.received(data)
+            if problem is not None:
+                connection.drop(problem)
+                return b""  # pynetdicom: the connection broke
+        return data
+
+    def send(self, *args) -> int:
+        if self.connection is not None:
+            self.connection.last_activity = time.monotonic()
+        return super().send(*args)
+
+    def sendall(self, *args) -> None:
+        if self.connection is not None:
+            self.connection.last_activity = time.monotonic()
+        super().sendall(*args)
+
+    def close(self) -> None:
+        if self.gate is not None and self.connection is not None:
+            self.gate.closed(self.connection)
+        super().close()
+
+
+class GuardedSocket(_Guarded, socket.socket):
+    """A plain TCP connection of the receiver."""
+
+
+class GuardedSSLSocket(_Guarded, ssl.SSLSocket):
+    """A TLS connection of the receiver (``SSLContext.sslsocket_class``)."""
+
+
+class Gate:
+    """Admission and the watchdog of one receiver's connections; thread-safe."""
+
+    def __init__(self, limits: Limits, allowed_ae_titles: tuple[str, ...] = ()) -> None:
+        self.limits, self.allowed = limits, allowed_ae_titles
+        self._lock = threading.Lock()
+        self._open: list[Connection] = []  # oldest first
+
+    def accept(self, listener: socket.socket, tls: ssl.SSLContext | None) -> tuple[socket.socket, tuple]:
+        """Accept a connection as a guarded socket, with the PDU timeout; TLS wrapped without a handshake yet."""
+        raw, address = listener.accept()
+        sock: socket.socket = GuardedSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+        sock.settimeout(self.limits.pdu_timeout_s)
+        if tls is not None:  # its sslsocket_class is GuardedSSLSocket (see Receiver.start)
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def admit(self, sock: socket.socket, address: str) -> bool:
+        """Admit ``sock`` (dropping an idle connection to make room if need be), or ``False``: close it."""
+        limits = self.limits
+        with self._lock:
+            self._open = [c for c in self._open if not c.closed]
+            same = [c for c in self._open if c.address == address]
+            victim, full = None, None
+            if len(same) >= limits.max_connections_per_address:
+                full = f"{address} holds {len(same)} connections (max_connections_per_address)"
+                victim = next((c for c in same if not c.requested), None)
+            elif len(self._open) >= limits.max_connections:
+                full = f"the receiver holds {len(self._open)} connections (max_connections)"
+                victim = self._idlest()
+            if full is not None and victim is None:
+                log.warning("connection from %s refused: %s, every one an association", address, full)
+                return False
+            if victim is not None:
+                self._open.remove(victim)
+                victim.drop(f"it sent no association request in {time.monotonic() - victim.opened:.1f} s and {full}")
+            connection = Connection(address, sock)
+            self._open.append(connection)
+        sock.connection, sock.gate = connection, self
+        return True
+
+    def _idlest(self) -> Connection | None:
+        """The oldest connection without an association request, of the address holding most such connections."""
+        idle = [c for c in self._open if not c.requested]
+        if not idle:
+            return None
+        counts: dict[str, int] = {}
+        for c in idle:
+            counts[c.address] = counts.get(c.address, 0) + 1
+        crowded = max(counts, key=counts.get)
+        return next(c for c in idle if c.address == crowded)
+
+    def request(self, sock: socket.socket, calling_ae_title: str) -> bool:
+        """An A-ASSOCIATE-RQ from ``calling_ae_title`` arrived on ``sock``: ``False`` if every association slot is taken."""
+        connection = getattr(sock, "connection", None)
+        if connection is None:
+            return True
+        with self._lock:
+            connection.requested = True
+            if self.allowed and calling_ae_title not in self.allowed:
+                return True  # pynetdicom rejects it: calling AE title not recognised
+            if sum(c.sender for c in self._open if not c.closed) >= self.limits.max_associations:
+                return False
+            connection.sender = True
+        return True
+
+    def closed(self, connection: Connection) -> None:
+        connection.closed = True
+        with self._lock:
+            if connection in self._open:
+                self._open.remove(connection)
+
+    def counts(self) -> tuple[int, int]:
+        """(open connections, associations holding a slot)."""
+        with self._lock:
+            live = [c for c in self._open if not c.closed]
+            return len(live), sum(c.sender for c in live)
+
+    def check(self, now: float | None = None) -> None:
+        """Drop each connection past a deadline: its association request, its silence, or the PDU it is sending."""
+        now = time.monotonic() if now is None else now
+        limits = self.limits
+        with self._lock:
+            connections = list(self._open)
+        for c in connections:
+            started = c.pdu_started
+            if not c.requested and now - c.opened > limits.request_timeout_s:
+                c.drop(f"no complete association request within {limits.request_timeout_s:g} s (request_timeout_seconds)")
+            elif not c.busy and now - c.last_activity > limits.network_timeout_s:
+                c.drop(f"silent for {now - c.last_activity:.0f} s (network_timeout_seconds)")
+            elif started is not None and now - started > limits.pdu_timeout_s:
+                c.drop(f"a PDU not complete after {now - started:.0f} s (pdu_timeout_seconds)")
+            else:
+                continue
+            self.closed(c)
+
+    def watch(self, stop: threading.Event) -> None:
+        """Run :meth:`check` every :data:`WATCH_INTERVAL_S` until ``stop`` is set (the watchdog thread)."""
+        while not stop.wait(WATCH_INTERVAL_S):
+            self.check()
+
+    def drop_all(self, why: str) -> None:
+        with self._lock:
+            connections, self._open = self._open, []
+        for c in connections:
+            c.drop(why)
