@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -148,6 +150,31 @@ class HangingNode:
         for held in self._held:
             held.close()
         self.socket.close()
+
+
+class Attacker(threading.Thread):
+    """Keeps ``count`` idle TCP connections open to ``port``, opening a new one whenever the service drops one."""
+
+    def __init__(self, port: int, count: int = 200, max_connects: int = 50_000) -> None:
+        super().__init__(daemon=True)
+        self.port, self.count, self.max_connects = port, count, max_connects
+        self.stop, self.opened, self.connects = threading.Event(), threading.Event(), 0
+
+    def run(self) -> None:
+        selector, held = selectors.DefaultSelector(), 0
+        while not self.stop.is_set() and self.connects < self.max_connects:
+            while held < self.count:
+                sock = socket.create_connection((HOST, self.port), timeout=10)
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+                held, self.connects = held + 1, self.connects + 1
+            self.opened.set()
+            for key, _ in selector.select(0.05):  # dropped by the service: open another one
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
+                held -= 1
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
 
 
 class ServeProcess:

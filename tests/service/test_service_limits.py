@@ -7,16 +7,25 @@ case for per-address caps (in a hospital the attacker's address would be capped 
 from __future__ import annotations
 
 import contextlib
-import selectors
 import socket
 import struct
-import threading
 import time
 
 import pydicom
 import pytest
-from dicom_nodes import HOST, SERVICE_AE, associate, free_port, needs_dcmtk, sop_uids, storescu, wait_until, write_large_ct
-from dicom_nodes import write_service_toml as service_toml
+from dicom_nodes import (
+    HOST,
+    SERVICE_AE,
+    Attacker,
+    associate,
+    free_port,
+    needs_dcmtk,
+    sop_uids,
+    storescu,
+    wait_until,
+    write_large_ct,
+    write_service_toml,
+)
 
 from accumulate.errors import ConfigError
 from accumulate.service._guard import MAX_PDU_BYTES, Connection, Gate, GuardedSocket, Limits
@@ -38,35 +47,10 @@ def _closed_by_peer(sock: socket.socket, timeout_s: float) -> bool:
     return True
 
 
-class Attacker(threading.Thread):
-    """Keeps ``count`` idle TCP connections open to ``port``, opening a new one whenever the service drops one."""
-
-    def __init__(self, port: int, count: int = 200, max_connects: int = 50_000) -> None:
-        super().__init__(daemon=True)
-        self.port, self.count, self.max_connects = port, count, max_connects
-        self.stop, self.opened, self.connects = threading.Event(), threading.Event(), 0
-
-    def run(self) -> None:
-        selector, held = selectors.DefaultSelector(), 0
-        while not self.stop.is_set() and self.connects < self.max_connects:
-            while held < self.count:
-                sock = socket.create_connection((HOST, self.port), timeout=10)
-                sock.setblocking(False)
-                selector.register(sock, selectors.EVENT_READ)
-                held, self.connects = held + 1, self.connects + 1
-            self.opened.set()
-            for key, _ in selector.select(0.05):  # dropped by the service: open another one
-                selector.unregister(key.fileobj)
-                key.fileobj.close()
-                held -= 1
-        for key in list(selector.get_map().values()):
-            key.fileobj.close()
-
-
 @needs_dcmtk
 def test_200_idle_connections_and_a_burst_of_connect_close_do_not_keep_a_sender_out(demo, make_service, tmp_path):
     port = free_port()
-    service = make_service(service_toml(tmp_path, port, quiet_seconds=600))
+    service = make_service(write_service_toml(tmp_path, port, quiet_seconds=600))
     attacker = Attacker(port)
     attacker.start()
     try:
@@ -91,7 +75,7 @@ def test_200_idle_connections_and_a_burst_of_connect_close_do_not_keep_a_sender_
 
 def test_a_peer_must_make_progress_a_slow_sender_may_take_its_time(demo, make_service, tmp_path, service_log):
     port = free_port()
-    make_service(service_toml(tmp_path, port, quiet_seconds=600, request_timeout_seconds=1, network_timeout_seconds=2,
+    make_service(write_service_toml(tmp_path, port, quiet_seconds=600, request_timeout_seconds=1, network_timeout_seconds=2,
                               pdu_timeout_seconds=4))  # fmt: skip
     huge = socket.create_connection((HOST, port), timeout=10)
     huge.sendall(struct.pack(">BBL", 0x01, 0, 1 << 30))  # announces a 1 GiB A-ASSOCIATE-RQ
@@ -144,7 +128,7 @@ def test_association_slots_are_rejected_with_local_limit_exceeded_and_freed_on_r
     from pynetdicom import AE
 
     port = free_port()
-    make_service(service_toml(tmp_path, port, max_associations=1))
+    make_service(write_service_toml(tmp_path, port, max_associations=1))
     first = associate(port, [VERIFICATION])
     ae = AE("TPS")
     ae.add_requested_context(VERIFICATION)
@@ -200,15 +184,15 @@ def test_the_pdu_boundaries_are_followed_whatever_the_chunks():
 
 def test_invalid_connection_limits_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"max_connections must be a whole number >= 1, got 0"):
-        load_service_settings(service_toml(tmp_path, free_port(), max_connections=0))
+        load_service_settings(write_service_toml(tmp_path, free_port(), max_connections=0))
     with pytest.raises(ConfigError, match=r"max_associations = 20 is more than max_connections = 8"):
-        load_service_settings(service_toml(tmp_path, free_port(), max_connections=8, max_associations=20))
+        load_service_settings(write_service_toml(tmp_path, free_port(), max_connections=8, max_associations=20))
 
 
 def test_a_ct_read_back_is_the_one_sent(demo, make_service, tmp_path):
     """The receive path (spool, structure check, move) leaves the stored file byte for byte as pynetdicom received it."""
     port = free_port()
-    service = make_service(service_toml(tmp_path, port, quiet_seconds=600))
+    service = make_service(write_service_toml(tmp_path, port, quiet_seconds=600))
     ct = sorted(demo.prior.glob("CT*.dcm"))[0]
     assoc = associate(port, [CT_IMAGE])
     try:
