@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 LOGGER_NAME = "accumulate.service"
 
@@ -41,3 +42,18 @@ def stop_on_signals() -> threading.Event:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
     return stop
+
+
+def run_steps(step: Callable[[], bool], stop: threading.Event, interval_s: float, what: str) -> None:
+    """Call ``step`` until ``stop`` is set, waiting ``interval_s`` after one that found nothing to do or failed.
+
+    A failure (e.g. the storage briefly unreadable) is logged with its traceback, then tried again.
+    """
+    while not stop.is_set():
+        try:
+            busy = step()
+        except Exception:
+            logging.getLogger(LOGGER_NAME).exception("%s step failed", what)
+            busy = False
+        if not busy:
+            stop.wait(interval_s)

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..io._atomic import fsync_dir, write_text_atomic
+from . import run_steps
 from ._sender import send_files
 from ._settings import ServiceSettings
 from ._storage import link_or_copy, make_dirs
@@ -119,14 +120,7 @@ class Courier(threading.Thread):
         self._tls = s.tls.client_context(s.tls.ca) if s.destination and s.destination.tls and s.tls else None
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:  # e.g. the storage briefly unreadable: log, wait, try again
-                log.exception("courier step failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.settings.poll_seconds)
+        run_steps(self.step, self.stop, self.settings.poll_seconds, "courier")
 
     def step(self, now: float | None = None) -> bool:
         """Take resend requests, then attempt at most one due entry; ``True`` if one was attempted."""

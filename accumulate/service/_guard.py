@@ -44,6 +44,7 @@ MAX_PDU_BYTES = 65536  # the P-DATA-TF length we advertise (A-ASSOCIATE maximum 
 MAX_OTHER_PDU_BYTES = 1 << 20  # an A-ASSOCIATE-RQ with every presentation context fits in far less
 P_DATA_TF, A_ASSOCIATE_RQ = 0x04, 0x01
 WATCH_INTERVAL_S = 0.5
+LOG_WINDOW_S = 10.0  # dropped connections: one full log line per kind of reason in this time, then a count
 _HEADER = struct.Struct(">BBL")
 
 
@@ -108,13 +109,45 @@ class Connection:
         if self._pdu_type == A_ASSOCIATE_RQ:
             self.requested = True
 
-    def drop(self, why: str) -> None:
-        """Cut the connection now, from any thread: a read blocked on it returns at once and pynetdicom closes it."""
-        if not self.closed:
-            log.warning("connection from %s dropped: %s", self.address, why)
-        self.closed = True
+    def drop(self) -> bool:
+        """Cut the connection now, from any thread (a read blocked on it returns at once and pynetdicom closes it).
+
+        ``False`` if it was cut or closed before.
+        """
+        was_open, self.closed = not self.closed, True
         with contextlib.suppress(OSError):
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        return was_open
+
+
+class _DropLog:
+    """Log lines for dropped connections: the first of each kind in a :data:`LOG_WINDOW_S` in full, then counts.
+
+    An attacker opening connections by the thousand must not flood the journal.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since = time.monotonic()
+        self._counts: dict[str, int] = {}
+
+    def note(self, address: str, kind: str, why: str) -> None:
+        with self._lock:
+            seen = self._counts.get(kind, 0)
+            self._counts[kind] = seen + 1
+        if not seen:
+            log.warning("connection from %s dropped: %s", address, why)
+
+    def flush(self, now: float) -> None:
+        """Log how many more were dropped, once a window has passed."""
+        with self._lock:
+            if now - self._since < LOG_WINDOW_S:
+                return
+            more = {kind: n - 1 for kind, n in self._counts.items() if n > 1}
+            self._counts, self._since = {}, now
+        if more:
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(more.items()))
+            log.warning("%d more connections dropped in the last %.0f s: %s", sum(more.values()), LOG_WINDOW_S, counts)
 
 
 class _Guarded:
@@ -129,7 +162,10 @@ class _Guarded:
         if data and connection is not None:
             problem = connection.received(data)
             if problem is not None:
-                connection.drop(problem)
+                if self.gate is not None:
+                    self.gate.drop(connection, "too long a PDU", problem)
+                else:
+                    connection.drop()
                 return b""  # pynetdicom: the connection broke
         return data
 
@@ -164,6 +200,7 @@ class Gate:
         self.limits, self.allowed = limits, allowed_ae_titles
         self._lock = threading.Lock()
         self._open: list[Connection] = []  # oldest first
+        self._log = _DropLog()
 
     def accept(self, listener: socket.socket, tls: ssl.SSLContext | None) -> tuple[socket.socket, tuple]:
         """Accept a connection as a guarded socket, with the PDU timeout; TLS wrapped without a handshake yet."""
@@ -192,7 +229,8 @@ class Gate:
                 return False
             if victim is not None:
                 self._open.remove(victim)
-                victim.drop(f"it sent no association request in {time.monotonic() - victim.opened:.1f} s and {full}")
+                idle_s = time.monotonic() - victim.opened
+                self.drop(victim, "idle, to make room", f"it sent no association request in {idle_s:.1f} s and {full}")
             connection = Connection(address, sock)
             self._open.append(connection)
         sock.connection, sock.gate = connection, self
@@ -223,6 +261,11 @@ class Gate:
             connection.sender = True
         return True
 
+    def drop(self, connection: Connection, kind: str, why: str) -> None:
+        """Cut ``connection`` and log why (``kind``: the reason's category, for the counts)."""
+        if connection.drop():
+            self._log.note(connection.address, kind, why)
+
     def closed(self, connection: Connection) -> None:
         connection.closed = True
         with self._lock:
@@ -244,14 +287,16 @@ class Gate:
         for c in connections:
             started = c.pdu_started
             if not c.requested and now - c.opened > limits.request_timeout_s:
-                c.drop(f"no complete association request within {limits.request_timeout_s:g} s (request_timeout_seconds)")
+                why = f"no complete association request within {limits.request_timeout_s:g} s (request_timeout_seconds)"
+                self.drop(c, "without an association request in time", why)
             elif not c.busy and now - c.last_activity > limits.network_timeout_s:
-                c.drop(f"silent for {now - c.last_activity:.0f} s (network_timeout_seconds)")
+                self.drop(c, "silent", f"silent for {now - c.last_activity:.0f} s (network_timeout_seconds)")
             elif started is not None and now - started > limits.pdu_timeout_s:
-                c.drop(f"a PDU not complete after {now - started:.0f} s (pdu_timeout_seconds)")
+                self.drop(c, "too slow a PDU", f"a PDU not complete after {now - started:.0f} s (pdu_timeout_seconds)")
             else:
                 continue
             self.closed(c)
+        self._log.flush(now)
 
     def watch(self, stop: threading.Event) -> None:
         """Run :meth:`check` every :data:`WATCH_INTERVAL_S` until ``stop`` is set (the watchdog thread)."""
@@ -262,4 +307,6 @@ class Gate:
         with self._lock:
             connections, self._open = self._open, []
         for c in connections:
-            c.drop(why)
+            c.drop()
+        if connections:
+            log.info("%d connections cut: %s", len(connections), why)

@@ -33,7 +33,7 @@ from ._inspect import TRANSFER_SYNTAXES, Header, Malformed, TooLarge, inflate, i
 from ._logtext import printable
 from ._sender import SUCCESS, VERIFICATION, require_pynetdicom
 from ._settings import ServiceSettings
-from ._spool import Spool, route_to
+from ._spool import Spool, install, route_to
 from ._storage import Storage, StorageFull, is_uid
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,7 @@ class Receiver:
         context = s.tls.server_context() if s.tls is not None else None
         if context is not None:
             context.sslsocket_class = GuardedSSLSocket
+        install()
         self.spool.clear()
         try:
             self._server = ae.make_server((s.bind, s.port), ssl_context=context, evt_handlers=handlers,

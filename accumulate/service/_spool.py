@@ -6,7 +6,8 @@ so an object is never held whole in memory. pynetdicom creates that file with
 ``tempfile.NamedTemporaryFile`` in the system's temporary folder and without a limit;
 :func:`route_to` has the connections of one receiver use a :class:`Spool` instead: files in
 ``storage/spool/`` (the same file system as the stored objects, so keeping one is a rename), each
-capped at ``max_object_bytes``, all of them together at ``budget_bytes``. Past a cap a file keeps
+capped at ``max_object_bytes``, all of them together at ``budget_bytes`` (:func:`install` once, then
+:func:`route_to` for each connection). Past a cap a file keeps
 counting but writes nothing more (the disk it took is freed at once) and the handler answers the
 object with Out of Resources.
 """
@@ -63,9 +64,7 @@ class SpoolFile:
             self._handle.flush()
 
     def keep(self) -> Path:
-        """Flush to disk and close; the path, for the receiver to check and move into the storage."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        """Close (everything written); the path, for the receiver to check and move into the storage (which fsyncs it)."""
         self.close()
         return self.path
 
@@ -137,8 +136,11 @@ def _named_temporary_file(*args, **kwargs):
     return spool.open() if spool is not None else tempfile.NamedTemporaryFile(*args, **kwargs)  # noqa: SIM115
 
 
-def route_to(spool: Spool, reactor: threading.Thread) -> None:
-    """Have the data sets that ``reactor`` (an association's DUL thread, which decodes its P-DATA) receives go to ``spool``."""
+def install() -> None:
+    """Have pynetdicom spool received data sets (``STORE_RECV_CHUNKED_DATASET``) into the files of :func:`route_to`.
+
+    :class:`BackendUnavailable` if this pynetdicom creates its spool files some other way.
+    """
     require_pynetdicom()
     from pynetdicom import _config, dimse_messages
 
@@ -151,4 +153,9 @@ def route_to(spool: Spool, reactor: threading.Thread) -> None:
                 )
             dimse_messages.NamedTemporaryFile = _named_temporary_file
         _config.STORE_RECV_CHUNKED_DATASET = True
+
+
+def route_to(spool: Spool, reactor: threading.Thread) -> None:
+    """Have the data sets that ``reactor`` (an association's DUL thread, which decodes its P-DATA) receives go to ``spool``."""
+    with _INSTALL:
         _ROUTES[reactor] = spool

@@ -139,11 +139,13 @@ class Storage:
         return patient if _KEY.match(patient) and (self.incoming / patient).is_dir() else self.patient_key(patient)
 
     def store(self, received: Path, patient_id: str, series_uid: str, sop_uid: str, calling_ae: str) -> Path:
-        """Move one received object (a complete, fsynced DICOM file on this file system) into place durably.
+        """Move one received object (a complete DICOM file on this file system) into place durably (fsync, rename).
 
         The same SOP instance again replaces it. The file's size counts against ``max_bytes``.
         """
         size = received.stat().st_size
+        with open(received, "rb+") as handle:
+            os.fsync(handle.fileno())
         with self.lock:
             if self.max_bytes is not None and self._usage + size > self.max_bytes:
                 raise StorageFull(

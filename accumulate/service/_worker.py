@@ -21,6 +21,7 @@ from typing import NamedTuple
 from ..errors import AccumulateError, InputError
 from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
 from ..pipeline import RunResult, run
+from . import run_steps
 from ._cases import Assessment, assess, run_config
 from ._courier import Outbox
 from ._settings import Profile, ServiceSettings
@@ -119,14 +120,7 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         self.resume()
-        while not self.stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:  # e.g. the storage briefly unreadable: log, wait, try again
-                log.exception("worker step failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.settings.poll_seconds)
+        run_steps(self.step, self.stop, self.settings.poll_seconds, "worker")
 
     def step(self, now: float | None = None) -> bool:
         """Sweep if due, then run, or give up, at most one pending case; ``True`` if a case was handled."""

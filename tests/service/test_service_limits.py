@@ -12,7 +12,6 @@ import struct
 import time
 
 import pydicom
-import pytest
 from dicom_nodes import (
     HOST,
     SERVICE_AE,
@@ -27,9 +26,7 @@ from dicom_nodes import (
     write_service_toml,
 )
 
-from accumulate.errors import ConfigError
 from accumulate.service._guard import MAX_PDU_BYTES, Connection, Gate, GuardedSocket, Limits
-from accumulate.service._settings import load_service_settings
 
 VERIFICATION, CT_IMAGE = "1.2.840.10008.1.1", "1.2.840.10008.5.1.4.1.1.2"
 
@@ -180,13 +177,6 @@ def test_the_pdu_boundaries_are_followed_whatever_the_chunks():
     assert connection.received(struct.pack(">BBL", 0x04, 0, MAX_PDU_BYTES + 1)) == (
         f"announced a PDU of {MAX_PDU_BYTES + 1} bytes (type 0x04; at most {MAX_PDU_BYTES})"
     )
-
-
-def test_invalid_connection_limits_are_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"max_connections must be a whole number >= 1, got 0"):
-        load_service_settings(write_service_toml(tmp_path, free_port(), max_connections=0))
-    with pytest.raises(ConfigError, match=r"max_associations = 20 is more than max_connections = 8"):
-        load_service_settings(write_service_toml(tmp_path, free_port(), max_connections=8, max_associations=20))
 
 
 def test_a_ct_read_back_is_the_one_sent(demo, make_service, tmp_path):
