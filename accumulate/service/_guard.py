@@ -21,7 +21,11 @@ sent a byte, so a dozen idle connections used to lock every sender out until the
   (time between whole PDUs) are set to ``pdu_timeout_seconds``, behind the watchdog.
 - **Every PDU header is checked** as it arrives: a P-DATA-TF longer than the maximum we
   advertised, or any other PDU over :data:`MAX_OTHER_PDU_BYTES`, drops the connection before its
-  body is read (pynetdicom would buffer a PDU of any announced length in memory).
+  body is read (pynetdicom would buffer a PDU of any announced length in memory). Inside the
+  P-DATA-TF PDUs the message fragments are followed too (:class:`_Messages`): pynetdicom writes a
+  C-STORE's data set to a spool file but keeps a command set, and any other message's data set,
+  in memory however long it grows; past :data:`MAX_COMMAND_BYTES` or
+  :data:`MAX_UNSPOOLED_DATA_SET_BYTES` the connection is dropped.
 
 The sockets are :class:`GuardedSocket` (or :class:`GuardedSSLSocket` under TLS, whose handshake
 then happens on the connection's own thread with the socket timeout, not in the accept loop).
@@ -42,7 +46,12 @@ log = logging.getLogger(__name__)
 
 MAX_PDU_BYTES = 65536  # the P-DATA-TF length we advertise (A-ASSOCIATE maximum length); peers must not exceed it
 MAX_OTHER_PDU_BYTES = 1 << 20  # an A-ASSOCIATE-RQ with every presentation context fits in far less
+MAX_COMMAND_BYTES = 1 << 16  # a DIMSE command set is a few hundred bytes
+MAX_UNSPOOLED_DATA_SET_BYTES = 1 << 16  # pynetdicom keeps any data set but a C-STORE's in memory; none is needed here
 P_DATA_TF, A_ASSOCIATE_RQ = 0x04, 0x01
+C_STORE_RQ = 0x0001
+_PDV_HEADER = struct.Struct(">LBB")  # item length, presentation context ID, message control header
+_COMMAND_ELEMENT = struct.Struct("<HHL")  # a command set is Implicit VR Little Endian
 WATCH_INTERVAL_S = 0.5
 LOG_WINDOW_S = 10.0  # dropped connections: one full log line per kind of reason in this time, then a count
 _HEADER = struct.Struct(">BBL")
@@ -58,6 +67,82 @@ class Limits:
     request_timeout_s: float = 10.0
     network_timeout_s: float = 30.0
     pdu_timeout_s: float = 120.0
+
+
+def _command_field(command: bytes) -> int | None:
+    """The CommandField (0000,0100) of an encoded command set, or ``None``."""
+    at = 0
+    while at + _COMMAND_ELEMENT.size <= len(command):
+        group, element, length = _COMMAND_ELEMENT.unpack_from(command, at)
+        at += _COMMAND_ELEMENT.size
+        if (group, element) == (0x0000, 0x0100) and length == 2 and at + 2 <= len(command):
+            return struct.unpack_from("<H", command, at)[0]
+        at += length
+    return None
+
+
+@dataclass
+class _Messages:
+    """The DIMSE message fragments (PDVs) in a connection's P-DATA-TF bodies, and how much of each pynetdicom keeps."""
+
+    _header: bytearray = field(default_factory=bytearray)
+    _control: int = 0
+    _left: int = 0  # bytes of the current PDV's fragment still to come
+    _command: bytearray = field(default_factory=bytearray)
+    _spooled: bool = False  # the message being received is a C-STORE-RQ: its data set goes to a spool file
+    _data_set_bytes: int = 0
+
+    def received(self, body: memoryview) -> str | None:
+        """Follow the PDVs through a piece of a P-DATA-TF body; what is wrong (in words), or ``None``."""
+        i = 0
+        while i < len(body):
+            if not self._left and len(self._header) < _PDV_HEADER.size:
+                step = min(_PDV_HEADER.size - len(self._header), len(body) - i)
+                self._header += body[i : i + step]
+                i += step
+                if len(self._header) == _PDV_HEADER.size:
+                    length, _, self._control = _PDV_HEADER.unpack(self._header)
+                    if length < 2:
+                        return f"sent a PDV of length {length} (at least 2)"
+                    self._left = length - 2
+                    if not self._left:
+                        self._fragment_done()
+                continue
+            step = min(self._left, len(body) - i)
+            problem = self._fragment(body[i : i + step])
+            if problem:
+                return problem
+            self._left -= step
+            i += step
+            if not self._left:
+                self._fragment_done()
+        return None
+
+    def pdu_done(self) -> str | None:
+        """The P-DATA-TF ended: a PDV must not run past it."""
+        if self._left or self._header:
+            return "sent a PDV that runs past the end of its P-DATA-TF PDU"
+        return None
+
+    def _fragment(self, data: memoryview) -> str | None:
+        if self._control & 1:  # command information
+            self._command += data
+            if len(self._command) > MAX_COMMAND_BYTES:
+                return f"sent a command set of more than {MAX_COMMAND_BYTES} bytes"
+            return None
+        self._data_set_bytes += len(data)
+        if not self._spooled and self._data_set_bytes > MAX_UNSPOOLED_DATA_SET_BYTES:
+            return f"sent a data set of more than {MAX_UNSPOOLED_DATA_SET_BYTES} bytes with a message other than C-STORE"
+        return None
+
+    def _fragment_done(self) -> None:
+        self._header.clear()
+        if not self._control & 2:  # not the last fragment
+            return
+        if self._control & 1:
+            self._spooled = _command_field(bytes(self._command)) == C_STORE_RQ
+            self._command.clear()
+        self._data_set_bytes = 0
 
 
 @dataclass(eq=False)
@@ -76,18 +161,25 @@ class Connection:
     _header: bytearray = field(default_factory=bytearray)
     _pdu_type: int = 0
     _remaining: int = 0
+    _messages: _Messages = field(default_factory=_Messages)
 
     def received(self, data: bytes) -> str | None:
-        """Follow the PDU boundaries through ``data``; what is wrong with the stream (in words), or ``None``."""
+        """Follow the PDU (and message) boundaries through ``data``; what is wrong with the stream (in words), or ``None``."""
         view, i = memoryview(data), 0
         self.last_activity = time.monotonic()
         while i < len(view):
             if self._remaining:
                 step = min(self._remaining, len(view) - i)
+                if self._pdu_type == P_DATA_TF:
+                    problem = self._messages.received(view[i : i + step])
+                    if problem:
+                        return problem
                 self._remaining -= step
                 i += step
                 if not self._remaining:
-                    self._pdu_done()
+                    problem = self._pdu_done()
+                    if problem:
+                        return problem
                 continue
             if not self._header:
                 self.pdu_started = time.monotonic()
@@ -101,13 +193,16 @@ class Connection:
                 if self._remaining > limit:
                     return f"announced a PDU of {self._remaining} bytes (type 0x{self._pdu_type:02X}; at most {limit})"
                 if not self._remaining:
-                    self._pdu_done()
+                    problem = self._pdu_done()
+                    if problem:
+                        return problem
         return None
 
-    def _pdu_done(self) -> None:
+    def _pdu_done(self) -> str | None:
         self.pdu_started = None
         if self._pdu_type == A_ASSOCIATE_RQ:
             self.requested = True
+        return self._messages.pdu_done() if self._pdu_type == P_DATA_TF else None
 
     def drop(self) -> bool:
         """Cut the connection now, from any thread (a read blocked on it returns at once and pynetdicom closes it).
@@ -163,7 +258,7 @@ class _Guarded:
             problem = connection.received(data)
             if problem is not None:
                 if self.gate is not None:
-                    self.gate.drop(connection, "too long a PDU", problem)
+                    self.gate.drop(connection, "against the protocol or its caps", problem)
                 else:
                     connection.drop()
                 return b""  # pynetdicom: the connection broke

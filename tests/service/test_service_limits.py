@@ -12,6 +12,7 @@ import struct
 import time
 
 import pydicom
+import pytest
 from dicom_nodes import (
     HOST,
     SERVICE_AE,
@@ -90,7 +91,7 @@ def test_a_peer_must_make_progress_a_slow_sender_may_take_its_time(demo, make_se
     # associated, then a P-DATA-TF that never completes, a byte every 0.5 s: cut at pdu_timeout_seconds
     stalled = associate(port, [VERIFICATION])
     raw = stalled.dul.socket.socket
-    raw.sendall(struct.pack(">BBL", 0x04, 0, 1000))
+    raw.sendall(struct.pack(">BBL", 0x04, 0, 1000) + struct.pack(">LBB", 994, 1, 0))  # a data set fragment, never complete
     deadline = time.monotonic() + 15
     while stalled.is_established and time.monotonic() < deadline:
         try:
@@ -165,18 +166,55 @@ def test_the_gate_drops_the_oldest_idle_connection_never_an_association_in_progr
     assert gate.admit(_Peer().ours, "10.0.0.3")
 
 
-def test_the_pdu_boundaries_are_followed_whatever_the_chunks():
+def _pdu(kind: int, body: bytes) -> bytes:
+    return struct.pack(">BBL", kind, 0, len(body)) + body
+
+
+def _pdv(data: bytes, control: int) -> bytes:
+    """A presentation data value: ``control`` 1 command / 0 data set, + 2 on the last fragment."""
+    return struct.pack(">LBB", len(data) + 2, 1, control) + data
+
+
+def _command(field: int) -> bytes:
+    return struct.pack("<HHLH", 0x0000, 0x0100, 2, field)  # CommandField (0000,0100) US, Implicit VR Little Endian
+
+
+def _feed(connection: Connection, stream: bytes, chunk: int = 7) -> str | None:
+    """Feed ``stream`` in odd chunks (splitting headers and bodies); the first problem, or None."""
+    for at in range(0, len(stream), chunk):
+        problem = connection.received(stream[at : at + chunk])
+        if problem:
+            return problem
+    return None
+
+
+def test_the_pdu_and_message_boundaries_are_followed_whatever_the_chunks():
     connection = Connection("10.0.0.1", None)
-    request = struct.pack(">BBL", 0x01, 0, 5) + b"12345"
-    data = struct.pack(">BBL", 0x04, 0, MAX_PDU_BYTES) + bytes(MAX_PDU_BYTES)
-    stream = request + data
-    for at in range(0, len(stream), 7):  # odd chunks split headers and bodies
-        assert connection.received(stream[at : at + 7]) is None
-        assert connection.requested == (at + 7 >= len(request))
-    assert connection.pdu_started is None  # both complete
+    request = _pdu(0x01, b"12345")
+    assert _feed(connection, request[:-1]) is None and not connection.requested
+    assert _feed(connection, request[-1:]) is None and connection.requested
+    fragment = bytes(MAX_PDU_BYTES - 6)
+    store = _pdu(0x04, _pdv(_command(0x0001), 3)) + b"".join(_pdu(0x04, _pdv(fragment, 0)) for _ in range(16))
+    assert _feed(connection, store + _pdu(0x04, _pdv(b"", 2)), chunk=4093) is None  # a 1 MiB C-STORE data set: spooled
+    assert connection.pdu_started is None
     assert connection.received(struct.pack(">BBL", 0x04, 0, MAX_PDU_BYTES + 1)) == (
         f"announced a PDU of {MAX_PDU_BYTES + 1} bytes (type 0x04; at most {MAX_PDU_BYTES})"
     )
+
+
+@pytest.mark.parametrize(
+    "stream, problem",
+    [
+        (_pdu(0x04, _pdv(_command(0x0030), 3)) + b"".join(_pdu(0x04, _pdv(bytes(40_000), 0)) for _ in range(2)),
+         "with a message other than C-STORE"),  # a C-ECHO with a data set: pynetdicom would keep it in memory
+        (b"".join(_pdu(0x04, _pdv(bytes(40_000), 1)) for _ in range(2)), "a command set of more than"),
+        (_pdu(0x04, _pdv(bytes(100), 3)[:-10]), "runs past the end of its P-DATA-TF"),
+        (_pdu(0x04, struct.pack(">LBB", 1, 1, 3)), "a PDV of length 1"),
+    ],
+    ids=["echo-with-data-set", "endless-command", "pdv-past-pdu", "short-pdv"],
+)  # fmt: skip
+def test_messages_pynetdicom_would_keep_in_memory_are_cut(stream, problem):
+    assert problem in (_feed(Connection("10.0.0.1", None), stream) or "")
 
 
 def test_a_ct_read_back_is_the_one_sent(demo, make_service, tmp_path):
