@@ -12,19 +12,28 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 LOGGER_NAME = "accumulate.service"
 
 
 def log_to_console() -> None:
-    """Informational lines of the service on stderr (the journal under systemd), apart from the pipeline's log."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # not into a running case's accumulate.log
+    """Informational lines of the service on stderr (the journal under systemd), apart from the pipeline's log.
+
+    Every record is one line: text from outside (a PatientID, an AE title, a file name) cannot start
+    a line of its own (see :mod:`._logtext`). pynetdicom's warnings and errors go to the same place.
+    """
+    from ._logtext import OneLineFilter
+
+    for name, level in ((LOGGER_NAME, logging.INFO), ("pynetdicom", logging.WARNING)):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.addFilter(OneLineFilter())
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False  # not into a running case's accumulate.log
 
 
 def stop_on_signals() -> threading.Event:
@@ -33,3 +42,18 @@ def stop_on_signals() -> threading.Event:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
     return stop
+
+
+def run_steps(step: Callable[[], bool], stop: threading.Event, interval_s: float, what: str) -> None:
+    """Call ``step`` until ``stop`` is set, waiting ``interval_s`` after one that found nothing to do or failed.
+
+    A failure (e.g. the storage briefly unreadable) is logged with its traceback, then tried again.
+    """
+    while not stop.is_set():
+        try:
+            busy = step()
+        except Exception:
+            logging.getLogger(LOGGER_NAME).exception("%s step failed", what)
+            busy = False
+        if not busy:
+            stop.wait(interval_s)

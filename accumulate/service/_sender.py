@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -69,24 +68,23 @@ def _store_all(assoc, datasets: Sequence[tuple[Path, pydicom.Dataset]], where: s
             raise DeliveryError(f"{where} did not store {path.name}: status {code!r}")
 
 
-def send_files(paths: Sequence[Path], destination: Destination, calling_ae: str, *, tls: ssl.SSLContext | None = None,
-               attempts: int = 3, retry_s: float = 5.0, timeout_s: float = 60.0) -> None:  # fmt: skip
-    """C-STORE ``paths`` (DICOM files) to ``destination`` in one association, retrying a failed attempt."""
+def send_files(paths: Sequence[Path], destination: Destination, calling_ae: str, *,
+               tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
+    """C-STORE ``paths`` (DICOM files) to ``destination`` in one association (one attempt; the courier retries).
+
+    Each step (connect, associate, each C-STORE) waits at most ``destination.timeout_s``;
+    :class:`DeliveryError` if the association fails or an object is not stored.
+    """
     datasets = [(path, pydicom.dcmread(path)) for path in paths]
     sop_classes = sorted({str(ds.SOPClassUID) for _, ds in datasets})
-    where = f"{destination.ae_title}@{destination.host}:{destination.port}"
-    for attempt in range(1, attempts + 1):
-        assoc = _associate(calling_ae, destination.host, destination.port, destination.ae_title, sop_classes, tls, timeout_s)
-        try:
-            if not assoc.is_established:
-                raise DeliveryError(f"no association with {where} (refused, rejected or not listening)")
-            _store_all(assoc, datasets, where)
-            return
-        except DeliveryError as exc:
-            if attempt == attempts:
-                raise DeliveryError(f"results not delivered after {attempts} attempts: {exc}") from None
-            log.warning("attempt %d of %d to send results failed: %s; retrying in %g s", attempt, attempts, exc, retry_s)
-            time.sleep(retry_s)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+    where = destination.where
+    assoc = _associate(calling_ae, destination.host, destination.port, destination.ae_title, sop_classes, tls,
+                       destination.timeout_s)  # fmt: skip
+    if not assoc.is_established:
+        raise DeliveryError(f"no association with {where} (refused, rejected, not listening or not answering)")
+    try:
+        _store_all(assoc, datasets, where)
+    except BaseException:
+        assoc.abort()  # not a release, which would wait for an answer once more
+        raise
+    assoc.release()

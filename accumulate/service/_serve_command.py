@@ -17,7 +17,13 @@ def configure(parser) -> None:
     )
     action.add_argument("--trigger", metavar="PATIENT", help="run this patient's pending case now, complete or not (a PatientID, "
                         "or the patient key the log shows)")  # fmt: skip
-    action.add_argument("--status", action="store_true", help="list the pending cases and what each still waits for")
+    action.add_argument(
+        "--status",
+        action="store_true",
+        help="list the pending cases and what each still waits for, and the results not yet delivered",
+    )
+    action.add_argument("--resend", metavar="CASE", help="send a case's results to the destination again (the case name the "
+                        "log shows, or a PatientID or patient key: that patient's latest case)")  # fmt: skip
     parser.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS", help="with --check: keep trying this long (start-up)"
     )
@@ -33,6 +39,8 @@ def run(args) -> int:
         return _trigger(settings, args.trigger)
     if args.status:
         return _status(settings)
+    if args.resend is not None:
+        return _resend(settings, args.resend)
     return _serve(settings)
 
 
@@ -100,4 +108,36 @@ def _status(settings) -> int:
         print(f"{key}  {courses} course(s) with a dose, last object {quiet:.0f} s ago: {state}")
     running = sorted(p.name for p in storage.processing.iterdir()) if storage.processing.is_dir() else []
     print(f"{len(pending)} pending case(s); running: {', '.join(running) or 'none'}")
+    _deliveries(storage)
+    return 0
+
+
+def _deliveries(storage) -> None:
+    from ._courier import DELIVERED, GIVEN_UP, Outbox
+
+    outbox = Outbox(storage.outbox)
+    undelivered = [(entry, outbox.read(entry)) for entry in outbox.entries()]
+    undelivered = [(entry, d) for entry, d in undelivered if d.state != DELIVERED]
+    for entry, d in undelivered:
+        due = f", next attempt in {max(0.0, d.due - time.time()):.0f} s" if d.state != GIVEN_UP else ""
+        print(f"results of {entry.name}: {d.state}, {d.attempts} attempt(s){due}" + (f": {d.error}" if d.error else ""))
+    print(f"{len(undelivered)} case(s) with results not delivered")
+
+
+def _resend(settings, case: str) -> int:
+    from ..errors import InputError
+    from ._courier import Outbox
+    from ._storage import Storage
+
+    if settings.destination is None:
+        raise InputError(f"{settings.source}: no [destination] to send results to")
+    storage = Storage(settings.storage)
+    outbox = Outbox(storage.outbox)
+    entry = outbox.find(case, case) or outbox.find(case, storage.patient_key(case))  # a case, a patient key, a PatientID
+    if entry is None:
+        raise InputError(f"no results of case {case!r} in {outbox.folder} (expired after retention_days, or never run); "
+                         "see --status")  # fmt: skip
+    outbox.request_resend(entry)
+    print(f"results of {entry.name} queued again: the service sends them to {settings.destination.where} "
+          f"within {settings.poll_seconds:g} s (or after the delivery in progress)")  # fmt: skip
     return 0

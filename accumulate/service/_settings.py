@@ -16,8 +16,13 @@ Schema (relative paths are relative to the file)::
     max_storage_gb = 50               # optional: beyond it new objects are refused (status 0xA700)
     phi_in_logs = false               # false: logs name a patient only by a pseudonymous key
     poll_seconds = 1.0                # how often the worker looks for ready cases and triggers
-    max_associations = 10             # simultaneous senders
-    network_timeout_seconds = 60      # a silent peer's association is closed after this
+    max_object_mb = 1024              # an object larger than this (inflated) is refused (status 0xA700)
+    max_associations = 10             # associations at once (senders); more are rejected (local limit exceeded)
+    max_connections = 64              # TCP connections at once, associated or not; idle ones make room for new ones
+    max_connections_per_address = 16  # ... from one IP address
+    request_timeout_seconds = 10      # a connection must complete its A-ASSOCIATE-RQ within this
+    network_timeout_seconds = 30      # an association silent this long (no byte, no PDU) is aborted
+    pdu_timeout_seconds = 120         # a PDU (64 KiB at most) must arrive whole within this: a slow sender is not cut off
 
     [service.tls]                     # optional: DICOM over TLS
     cert = "server.pem"               # PEM certificate (chain) and key
@@ -29,6 +34,10 @@ Schema (relative paths are relative to the file)::
     host = "192.0.2.10"
     port = 104
     tls = false                       # true: TLS, [service.tls] cert/key as client certificate, ca (or the system's) to verify
+    timeout_seconds = 60              # each step of a delivery (connect, associate, each C-STORE) must answer within this
+    retry_seconds = 60                # an undelivered result is retried after this, then twice as long each time ...
+    max_retry_seconds = 3600          # ... at most this long apart
+    give_up_hours = 72                # and given up after this (``accumulate serve --resend CASE`` queues it again)
 
     [profile]
     settings = "profile.toml"         # run settings (accumulate.config without [[course]]); default: built-in defaults
@@ -49,11 +58,14 @@ from typing import Any
 
 from ..config import TableReader, parse_settings, read_toml
 from ..errors import ConfigError
+from ._guard import Limits
 
 SECTIONS = ("service", "destination", "profile", "profiles")
 SERVICE_KEYS = ("ae_title", "bind", "port", "storage", "reports", "allowed_ae_titles", "quiet_seconds", "give_up_hours",
-                "retention_days", "report_retention_days", "max_storage_gb", "phi_in_logs", "poll_seconds", "max_associations",
-                "network_timeout_seconds", "tls")  # fmt: skip
+                "retention_days", "report_retention_days", "max_storage_gb", "phi_in_logs", "poll_seconds", "max_object_mb",
+                "max_associations", "max_connections", "max_connections_per_address", "request_timeout_seconds",
+                "network_timeout_seconds", "pdu_timeout_seconds", "tls")  # fmt: skip
+DESTINATION_KEYS = ("ae_title", "host", "port", "tls", "timeout_seconds", "retry_seconds", "max_retry_seconds", "give_up_hours")
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # printable ASCII but backslash, 16 at most
 
 
@@ -95,10 +107,24 @@ class Tls:
 
 @dataclass(frozen=True)
 class Destination:
+    """The node results are sent to, and how deliveries are timed (seconds)."""
+
     ae_title: str
     host: str
     port: int
     tls: bool = False
+    timeout_s: float = 60.0
+    retry_s: float = 60.0
+    max_retry_s: float = 3600.0
+    give_up_s: float = 72 * 3600.0
+
+    @property
+    def where(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+    def retry_after(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt: ``retry_s``, doubling, at most ``max_retry_s``."""
+        return min(self.max_retry_s, self.retry_s * 2.0 ** min(attempts - 1, 40))
 
 
 @dataclass(frozen=True)
@@ -120,8 +146,8 @@ class ServiceSettings:
     max_storage_bytes: int | None = None
     phi_in_logs: bool = False
     poll_seconds: float = 1.0
-    max_associations: int = 10
-    network_timeout_seconds: float = 60.0
+    max_object_bytes: int = 1024 * 2**20
+    limits: Limits = field(default_factory=Limits)
     tls: Tls | None = None
     destination: Destination | None = None
     profiles: Mapping[str, Profile] = field(default_factory=dict)
@@ -215,6 +241,43 @@ def _allowed(reader: TableReader, bind: str) -> tuple[str, ...]:
     return allowed
 
 
+def _count(reader: TableReader, key: str, default: int, at_most: tuple[str, int] | None = None) -> int:
+    value = reader.get(key, int, default)
+    if isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{reader.where}.{key} must be a whole number >= 1, got {value!r}")
+    if at_most is not None and value > at_most[1]:
+        raise ConfigError(f"{reader.where}.{key} = {value} is more than {at_most[0]} = {at_most[1]}; lower it or raise that")
+    return value
+
+
+def _limits(service: TableReader) -> Limits:
+    connections = _count(service, "max_connections", Limits.max_connections)
+    cap = ("max_connections", connections)
+    return Limits(
+        max_connections=connections,
+        max_connections_per_address=_count(service, "max_connections_per_address",
+                                           min(Limits.max_connections_per_address, connections), cap),
+        max_associations=_count(service, "max_associations", min(Limits.max_associations, connections), cap),
+        request_timeout_s=service.number("request_timeout_seconds", Limits.request_timeout_s),
+        network_timeout_s=service.number("network_timeout_seconds", Limits.network_timeout_s),
+        pdu_timeout_s=service.number("pdu_timeout_seconds", Limits.pdu_timeout_s),
+    )  # fmt: skip
+
+
+def _destination(top: TableReader, where: str, has_tls: bool) -> Destination:
+    dest = TableReader(top.get("destination", dict), f"{where}: [destination]", DESTINATION_KEYS)
+    host = dest.get("host", str)
+    if not host:
+        raise ConfigError(f"{dest.where}.host is required (the destination's IP address or host name)")
+    destination = Destination(_ae_title(dest, "ae_title"), host, _port(dest, "port"), dest.get("tls", bool, False),
+                              timeout_s=dest.number("timeout_seconds", 60.0), retry_s=dest.number("retry_seconds", 60.0),
+                              max_retry_s=dest.number("max_retry_seconds", 3600.0),
+                              give_up_s=3600.0 * dest.number("give_up_hours", 72.0))  # fmt: skip
+    if destination.tls and not has_tls:
+        raise ConfigError(f"{dest.where}.tls = true needs [service.tls] (the certificate to present)")
+    return destination
+
+
 def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSettings:
     """Validate a SERVICE.toml table read from ``source`` (relative paths are resolved against its folder)."""
     where, base = str(source), source.parent
@@ -227,19 +290,8 @@ def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSet
     allowed = _allowed(service, bind)
     max_gb = service.number("max_storage_gb")
     report_days = service.number("report_retention_days")
-    max_associations = service.get("max_associations", int, 10)
-    if max_associations < 1:
-        raise ConfigError(f"{service.where}.max_associations must be >= 1, got {max_associations}")
     tls_table = service.get("tls", dict)
-    destination = None
-    if "destination" in table:
-        dest = TableReader(top.get("destination", dict), f"{where}: [destination]", ("ae_title", "host", "port", "tls"))
-        host = dest.get("host", str)
-        if not host:
-            raise ConfigError(f"{dest.where}.host is required (the destination's IP address or host name)")
-        destination = Destination(_ae_title(dest, "ae_title"), host, _port(dest, "port"), dest.get("tls", bool, False))
-        if destination.tls and tls_table is None:
-            raise ConfigError(f"{dest.where}.tls = true needs [service.tls] (the certificate to present)")
+    destination = _destination(top, where, tls_table is not None) if "destination" in table else None
     default = _profile(top.get("profile", dict), f"{where}: [profile]", base) if "profile" in table else Profile(source, {})
     profiles = {}
     for title, spec in top.get("profiles", dict, {}).items():
@@ -263,8 +315,8 @@ def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSet
         max_storage_bytes=None if max_gb is None else int(max_gb * 1e9),
         phi_in_logs=service.get("phi_in_logs", bool, False),
         poll_seconds=service.number("poll_seconds", 1.0),
-        max_associations=max_associations,
-        network_timeout_seconds=service.number("network_timeout_seconds", 60.0),
+        max_object_bytes=int(service.number("max_object_mb", 1024.0) * 2**20),
+        limits=_limits(service),
         tls=None if tls_table is None else _tls(tls_table, f"{where}: [service.tls]", base),
         destination=destination,
         profiles=profiles,

@@ -9,10 +9,12 @@ Layout under ``storage``::
     processing/<case>/results/           ... and the pipeline's outputs
     done/<case>/  failed/<case>/         settled cases (failed ones with reason.txt)
     triggers/<key>                       "run this patient's case now" (``accumulate serve --trigger``)
+    spool/                               data sets being received (never acknowledged yet; emptied at start)
+    outbox/<case>/                       a case's results for the destination and their delivery state (see _courier)
 
 ``<key>`` is an HMAC of the PatientID, ``<series>`` and ``<sop>`` are validated UIDs: no text of
-a received object ever becomes part of a path. Every object is written to a temporary name,
-fsynced and renamed before it is acknowledged.
+a received object ever becomes part of a path. Every object is received into a spool file,
+fsynced, checked and renamed into place before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
+from ..io._atomic import fsync_dir, write_text_atomic
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEY = re.compile(r"^[0-9a-f]{16}$")
@@ -108,6 +110,7 @@ class Storage:
         self.root = root
         self.incoming, self.processing = root / "incoming", root / "processing"
         self.done, self.failed, self.triggers = root / "done", root / "failed", root / "triggers"
+        self.spool, self.outbox = root / "spool", root / "outbox"
         self.max_bytes = max_bytes
         self.lock = threading.Lock()  # one writer at a time; claiming a case never races a store into it
         self._usage = 0
@@ -116,15 +119,15 @@ class Storage:
 
     def open(self) -> None:
         """Create the layout, drop temporary files a crash left half-written, measure the usage."""
-        for folder in (self.incoming, self.processing, self.done, self.failed, self.triggers):
+        for folder in (self.incoming, self.processing, self.done, self.failed, self.triggers, self.spool, self.outbox):
             make_dirs(folder)
         for temp in self.incoming.rglob(".*.tmp-*"):
             temp.unlink(missing_ok=True)
         self.measure()
 
     def measure(self) -> int:
-        """Recount the bytes in the storage folder."""
-        self._usage = tree_bytes(self.root)
+        """Recount the bytes in the storage folder (data sets still being received not included)."""
+        self._usage = tree_bytes(self.root) - tree_bytes(self.spool)
         return self._usage
 
     def patient_key(self, patient_id: str) -> str:
@@ -135,19 +138,26 @@ class Storage:
         """A patient key as logged, or the key of a PatientID."""
         return patient if _KEY.match(patient) and (self.incoming / patient).is_dir() else self.patient_key(patient)
 
-    def store(self, encoded: bytes, patient_id: str, series_uid: str, sop_uid: str, calling_ae: str) -> Path:
-        """Write one received object (DICOM file bytes) durably; the same SOP instance again replaces it."""
+    def store(self, received: Path, patient_id: str, series_uid: str, sop_uid: str, calling_ae: str) -> Path:
+        """Move one received object (a complete DICOM file on this file system) into place durably (fsync, rename).
+
+        The same SOP instance again replaces it. The file's size counts against ``max_bytes``.
+        """
+        size = received.stat().st_size
+        with open(received, "rb+") as handle:
+            os.fsync(handle.fileno())
         with self.lock:
-            if self.max_bytes is not None and self._usage + len(encoded) > self.max_bytes:
+            if self.max_bytes is not None and self._usage + size > self.max_bytes:
                 raise StorageFull(
                     f"storage {self.root} holds {self._usage / 1e9:.2f} GB, the limit is {self.max_bytes / 1e9:g} GB"
                 )
             case = self.incoming / self.patient_key(patient_id)
             path = object_path(case, series_uid, sop_uid)
             make_dirs(path.parent)
-            with atomic_path(path) as temp:
-                temp.write_bytes(encoded)
-            self._usage += len(encoded)
+            os.replace(received, path)
+            fsync_dir(path.parent)
+            fsync_dir(received.parent)
+            self._usage += size
             self._note_sender(case, calling_ae)
         return path
 
@@ -191,8 +201,8 @@ class Storage:
         (self.triggers / key).unlink(missing_ok=True)
 
     def expire(self, max_age_s: float, now: float | None = None) -> list[Path]:
-        """Delete done/ and failed/ cases settled more than ``max_age_s`` seconds ago; re-measure the usage."""
-        removed = expire_folders((self.done, self.failed), max_age_s, now)
+        """Delete done/ and failed/ cases settled, and outbox entries last attempted, over ``max_age_s`` s ago; re-measure."""
+        removed = expire_folders((self.done, self.failed, self.outbox), max_age_s, now)
         self.measure()
         return removed
 
@@ -215,6 +225,15 @@ def sender(case: Path) -> str | None:
         return json.loads((case / CASE_STATE).read_text(encoding="utf-8")).get("calling_ae_title")
     except (OSError, ValueError):
         return None
+
+
+def link_or_copy(source: Path, target: Path) -> Path:
+    """Hard-link ``source`` as ``target`` (no extra space; survives the source's removal), a copy where links fail."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    return target
 
 
 def unique_path(path: Path) -> Path:

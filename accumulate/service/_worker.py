@@ -3,7 +3,8 @@
 A case folder holds ``input/`` (the objects, each CT series in its own folder) and gets
 ``results/`` (the pipeline's outputs); a failed one also ``reason.txt``. :class:`Worker` is the
 service's thread: it resumes the cases a stop interrupted, then runs each patient's case once it
-is complete and quiet (or triggered), one at a time, while the receiver goes on storing.
+is complete and quiet (or triggered), one at a time, while the receiver goes on storing; a case's
+results are queued in the outbox for the courier (:mod:`._courier`), which sends them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import NamedTuple
 from ..errors import AccumulateError, InputError
 from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
 from ..pipeline import RunResult, run
+from . import run_steps
 from ._cases import Assessment, assess, run_config
-from ._sender import send_files
+from ._courier import Outbox
 from ._settings import Profile, ServiceSettings
 from ._storage import INPUT, REASON, RESULTS, Storage, expire_folders, make_dirs, newest_change, sender, unique_path
 
@@ -112,19 +114,13 @@ class Worker(threading.Thread):
     def __init__(self, settings: ServiceSettings, storage: Storage, stop: threading.Event) -> None:
         super().__init__(name="accumulate-worker", daemon=True)
         self.settings, self.storage, self.stop = settings, storage, stop
+        self.outbox = Outbox(storage.outbox)
         self._assessed: dict[str, tuple[float, Assessment]] = {}
         self._swept = 0.0
 
     def run(self) -> None:
         self.resume()
-        while not self.stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:  # e.g. the storage briefly unreadable: log, wait, try again
-                log.exception("worker step failed")
-                busy = False
-            if not busy:
-                self.stop.wait(self.settings.poll_seconds)
+        run_steps(self.step, self.stop, self.settings.poll_seconds, "worker")
 
     def step(self, now: float | None = None) -> bool:
         """Sweep if due, then run, or give up, at most one pending case; ``True`` if a case was handled."""
@@ -199,12 +195,13 @@ class Worker(threading.Thread):
         settle(case, self.storage.root, process(case, profile, self._deliver))
 
     def _deliver(self, result: RunResult) -> None:
+        """Keep the report; queue the results for the courier (which sends them off this thread)."""
         s = self.settings
         keep_report(result, s.reports)
         if s.destination is not None:
-            tls = s.tls.client_context(s.tls.ca) if s.destination.tls and s.tls is not None else None
-            send_files(result_files(result), s.destination, s.ae_title, tls=tls)
-            log.info("case %s: results sent to %s", result.output_dir.parent.name, s.destination.ae_title)
+            name = result.output_dir.parent.name
+            self.outbox.put(name, result_files(result))
+            log.info("case %s: results queued for %s", name, s.destination.where)
 
 
 def _attempts(case: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from dicom_nodes import StoreNode
 from accumulate.io import write_deformable_registration
 from accumulate.phantom import DemoCase, write_demo_case
 from accumulate.registration import read_field
+from accumulate.service._service import Service
+from accumulate.service._settings import load_service_settings
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,33 @@ def destination(tmp_path):
     node = StoreNode(tmp_path / "destination")
     yield node
     node.stop()
+
+
+@pytest.fixture
+def make_service(tmp_path):
+    """Start a service from a SERVICE.toml (in-process, on loopback); stopped at the end of the test."""
+    started = []
+
+    def start(config):
+        service = Service(load_service_settings(config)).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.stop(timeout_s=60)
+
+
+@pytest.fixture
+def service_log():
+    """The service's log lines while the test runs."""
+    lines = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("accumulate.service")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)

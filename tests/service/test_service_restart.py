@@ -7,43 +7,12 @@ system resends the whole export (what it does after a failed transfer) and the r
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import dicom_nodes as nodes
 import pydicom
 
 from accumulate.service._storage import Storage
 
 pytestmark = nodes.needs_dcmtk
-
-
-class ServeProcess:
-    """``python -m accumulate.cli serve --config ...``; its log goes to ``log`` (appended across restarts)."""
-
-    def __init__(self, config, port, log):
-        self.config, self.port, self.log = config, port, log
-        self.process = None
-
-    def start(self):
-        with open(self.log, "a") as log:
-            command = [sys.executable, "-m", "accumulate.cli", "serve", "--config", str(self.config)]
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        nodes.wait_until(lambda: nodes.echoscu(self.port).returncode == 0, 60, "the service to answer C-ECHO", interval_s=0.2)
-
-    def kill(self):
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def _send_some(port, paths):
@@ -56,7 +25,7 @@ def test_kill_and_restart_in_the_middle_of_a_case(demo, destination, tmp_path):
     port = nodes.free_port()
     config = nodes.write_service_toml(tmp_path, port, destination_port=destination.port)
     storage = Storage(tmp_path / "storage")
-    serve = ServeProcess(config, port, tmp_path / "serve.log")
+    serve = nodes.ServeProcess(config, port, tmp_path / "serve.log")
     try:
         serve.start()
         acknowledged = _send_some(port, sorted(demo.prior.glob("CT*.dcm"))[:6])

@@ -28,6 +28,10 @@ def test_defaults_listen_on_loopback_and_keep_patient_data_out_of_logs(tmp_path)
     assert settings.storage == tmp_path / "store" and settings.reports == tmp_path / "store" / "reports"
     assert (settings.quiet_seconds, settings.retention_seconds) == (60.0, 30 * 86400.0)
     assert settings.profile.table == {}  # the built-in run defaults
+    limits = settings.limits
+    assert (limits.max_connections, limits.max_connections_per_address, limits.max_associations) == (64, 16, 10)
+    assert limits.request_timeout_s < limits.network_timeout_s < limits.pdu_timeout_s  # silence is cut long before slowness
+    assert settings.max_object_bytes == 1024 * 2**20
 
 
 def test_the_shipped_example_is_valid_and_chooses_a_profile_per_calling_ae_title():
@@ -44,6 +48,13 @@ def test_the_shipped_example_is_valid_and_chooses_a_profile_per_calling_ae_title
         ('[service]\nport = 104\n', r"\[service\]\.storage is required"),
         ('[service]\nstorage = "s"\nport = 70000\n', r"\[service\]\.port must be a TCP port"),
         ('[service]\nstorage = "s"\nquiet = 5\n', r"unknown key\(s\) \['quiet'\]"),
+        ('[service]\nstorage = "s"\nrequest_timeout_seconds = 0\n', r"\[service\]\.request_timeout_seconds must be > 0"),
+        ('[service]\nstorage = "s"\nmax_object_mb = -1\n', r"\[service\]\.max_object_mb must be > 0"),
+        ('[service]\nstorage = "s"\nmax_connections = 4\nmax_connections_per_address = 8\n',
+         r"max_connections_per_address = 8 is more than max_connections = 4"),
+        ('[service]\nstorage = "s"\nmax_connections = 8\nmax_associations = 20\n',
+         r"max_associations = 20 is more than max_connections = 8"),
+        ('[service]\nstorage = "s"\nmax_connections = 0\n', r"max_connections must be a whole number >= 1, got 0"),
         ('[service]\nstorage = "s"\nbind = "0.0.0.0"\n', r"allowed_ae_titles is required"),
         ('[service]\nstorage = "s"\nbind = "localhost"\n', r"\[service\]\.bind must be an IP address"),
         ('[service]\nstorage = "s"\nae_title = "MUCH_TOO_LONG_A_TITLE"\n', r"\[service\]\.ae_title: .* not a valid AE title"),

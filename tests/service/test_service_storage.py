@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 
@@ -18,8 +19,12 @@ DAY = 86400.0
 
 
 def _store(storage, path, calling="TPS"):
+    """Store a copy of ``path`` as the receiver does: a file in the spool moved into place."""
     ds = pydicom.dcmread(path, stop_before_pixels=True)
-    return storage.store(path.read_bytes(), str(ds.PatientID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), calling)
+    storage.spool.mkdir(exist_ok=True)
+    received = storage.spool / f"{ds.SOPInstanceUID}.dcm"
+    shutil.copyfile(path, received)
+    return storage.store(received, str(ds.PatientID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), calling)
 
 
 @pytest.fixture

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import threading
 
 import pydicom
 from dicom_nodes import assert_matches_analytic_eqd2
 
 from accumulate.cli import main
+from accumulate.service import _watch
+from accumulate.service._settings import Profile
+from accumulate.service._watch import Inbox
 
 
 def _export(demo, folder, *, without=()):
@@ -53,3 +57,55 @@ def test_watch_once_leaves_an_export_that_is_still_being_written(demo, tmp_path,
     assert "left for the next run: arriving" in printed and "just-created" in printed
     assert (inbox / "arriving" / "REG.dcm").is_file() and (inbox / "just-created").is_dir()
     assert not (inbox / "done").exists() and not (inbox / "failed").exists()
+
+
+def test_watch_goes_on_when_exports_vanish_or_change_under_it(demo, tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    for name in ("a-deleted-while-running", "b-renamed-before-claim", "c-files-vanishing", "d-complete", "e-all-gone"):
+        _export(demo, inbox / name)
+    profile = Profile(tmp_path / "profile.toml", {"warp": {"method": "direct"}})
+    watcher = Inbox(inbox, profile, quiet_s=0.0)
+    original_link, original_claim = _watch.link_objects, watcher._claim
+
+    def link(source, target):
+        if source.parent.name == "a-deleted-while-running":
+            shutil.rmtree(source)  # the planning system deletes the claimed export as it is being run
+        if source.parent.name == "e-all-gone":
+            shutil.rmtree(source.parent)  # the whole claimed folder, .processing/<export>, removed by hand
+        if source.parent.name == "c-files-vanishing":
+            (source / "prior" / "RD.dcm").unlink()  # a file gone between the listing and the linking
+        return original_link(source, target)
+
+    def claim(export):
+        if export.name == "b-renamed-before-claim":
+            export.rename(inbox / ".b-hidden-now")
+        return original_claim(export)
+
+    monkeypatch.setattr(_watch, "link_objects", link)
+    monkeypatch.setattr(watcher, "_claim", claim)
+    outcomes = watcher.poll()
+    assert list(outcomes) == ["a-deleted-while-running", "c-files-vanishing", "d-complete", "e-all-gone"]
+    assert "vanished" in outcomes["e-all-gone"] and not (inbox / "failed" / "e-all-gone").exists()
+    assert "vanished while it was being run" in outcomes["a-deleted-while-running"]
+    assert "RTDOSE" in outcomes["c-files-vanishing"]  # run with what was left, which lacks the prior dose
+    assert outcomes["d-complete"] is None and (inbox / "done" / "d-complete" / "results" / "report.html").is_file()
+    assert "vanished" in (inbox / "failed" / "a-deleted-while-running" / "reason.txt").read_text()
+    assert (inbox / ".b-hidden-now" / "REG.dcm").is_file()  # left alone where it went
+    assert not list((inbox / ".processing").iterdir())
+
+
+def test_watch_keeps_polling_after_an_error(tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    watcher = Inbox(inbox, Profile(tmp_path / "profile.toml", {}), quiet_s=0.0)
+    polls, stop = [], threading.Event()
+
+    def poll():
+        polls.append(len(polls))
+        if len(polls) >= 3:
+            stop.set()
+        raise RuntimeError("an unforeseen error in one poll")
+
+    monkeypatch.setattr(watcher, "poll", poll)
+    watcher.watch(0.01, stop)
+    assert polls == [0, 1, 2]
