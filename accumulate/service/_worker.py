@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import AccumulateError, InputError
-from ..io._atomic import atomic_path, fsync_dir, write_text_atomic
+from ..io._atomic import atomic_path, fsync_dir, write_json_atomic, write_text_atomic
 from ..pipeline import RunResult, run
 from . import run_steps
 from ._cases import Assessment, assess, run_config
@@ -30,7 +30,9 @@ from ._storage import INPUT, REASON, RESULTS, Storage, expire_folders, make_dirs
 log = logging.getLogger(__name__)
 
 #: The results sent back to the planning system (``reg_<course>``: each prior course's deformable REG).
-SENT_RESULTS = ("cumulative_eqd2", "remaining_dose")
+SENT_RESULTS = ("remaining_dose",)
+#: The run's status (summary.json's "status"), kept in the case folder whatever the verdict.
+STATUS = "status.json"
 REPORT_FILES = ("report", "summary")
 ATTEMPTS = ".attempts"
 
@@ -50,8 +52,10 @@ def run_case(case: Path, profile: Profile, *, complete_only: bool = False) -> Ru
 
 
 def result_files(result: RunResult) -> list[Path]:
-    """The RTDOSE and REG objects to hand back: cumulative EQD2, remaining dose, the deformable REGs."""
-    return [path for key, path in sorted(result.files.items()) if key in SENT_RESULTS or key.startswith("reg_")]
+    """The RTDOSE and REG objects to hand back: cumulative EQDx, remaining dose, the deformable REGs."""
+    cumulative = f"cumulative_{result.evaluation.quantity}"
+    return [path for key, path in sorted(result.files.items())
+            if key == cumulative or key in SENT_RESULTS or key.startswith("reg_")]  # fmt: skip
 
 
 def copy_files(paths: list[Path], folder: Path) -> Path:
@@ -79,9 +83,15 @@ def process(case: Path, profile: Profile, deliver: Callable[[RunResult], None], 
     except Exception as exc:  # a bug or an unforeseen input must not stop the next case
         log.exception("case %s: unexpected error", case.name)
         return f"unexpected {type(exc).__name__}: {exc} (the service log has the traceback)"
-    failed = sum(v.passed is False for v in result.verdicts)
-    verdict = f"{failed} constraint(s) not met" if failed else "all constraints met"
-    log.info("case %s: done in %.1f s, %s", case.name, time.perf_counter() - started, verdict)
+    status = result.status
+    write_json_atomic(case / STATUS, status.as_dict())
+    line = f"case %s: done in %.1f s, {status.state.upper()}: {status.headline}"
+    if status.state in ("passed", "doses only"):
+        log.info(line, case.name, time.perf_counter() - started)
+    else:  # not met or incomplete: the receiver's log says so loudly, with the reasons
+        log.warning(line + "; " + "; ".join(status.reasons), case.name, time.perf_counter() - started)
+    for warning in status.warnings:
+        log.warning("case %s: %s", case.name, warning)
     return None
 
 

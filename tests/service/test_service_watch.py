@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 
@@ -28,7 +29,10 @@ def test_watch_once_runs_complete_exports_and_fails_incomplete_ones_with_the_rea
     _export(demo, inbox / "case-no-dose", without=("RD.dcm",))
     (inbox / "notes.txt").write_text("a loose file is left alone")
     profile = tmp_path / "profile.toml"
-    profile.write_text('[radiobiology]\nalpha_beta_default = 3.0\n[recovery.BODY]\nmodel = "constant"\nrecovered = 0.3\n')
+    profile.write_text(
+        '[radiobiology]\nalpha_beta_default = 3.0\n[recovery.BODY]\nmodel = "constant"\nrecovered = 0.3\n'
+        '[constraints]\n[[constraints.constraint]]\nstructure = "Brianstem"\nmetric = "Dmax"\nlimit = 60.0\n'
+    )
 
     code = main(["watch", str(inbox), "--settings", str(profile), "--outbox", str(outbox), "--quiet", "0", "--once"])
     assert code == 1  # one export failed
@@ -41,6 +45,11 @@ def test_watch_once_runs_complete_exports_and_fails_incomplete_ones_with_the_rea
         ["cumulative_eqd2.dcm", "remaining_dose.dcm", "field_course1_20210315.dcm"]
     )
     assert_matches_analytic_eqd2(pydicom.dcmread(outbox / "case-complete" / "cumulative_eqd2.dcm"), demo.case, tmp_path)
+
+    # the run completed, but its constraint's structure is absent (a typo): recorded as incomplete, as the run says
+    status = json.loads((done / "status.json").read_text())
+    assert status["state"] == "incomplete" and status["exit_code"] == 12
+    assert any("Brianstem Dmax <= 60: structure absent" in r for r in status["reasons"])
 
     reason = (inbox / "failed" / "case-no-dose" / "reason.txt").read_text()
     assert "incomplete" in reason and "RTDOSE" in reason
