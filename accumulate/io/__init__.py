@@ -7,6 +7,7 @@ LPS mm, arrays (z, y, x); see :mod:`accumulate.geometry`. Every write is atomic.
 from ._ct import read_ct
 from ._discovery import CourseFiles, discover_courses
 from ._dose_writer import write_dose
+from ._raster import plane_groups, slab_extents
 from ._registration import (
     displacement_from_matrix,
     read_deformable_registration,
@@ -16,7 +17,7 @@ from ._registration import (
 )
 from ._rtdose import read_dose
 from ._rtplan import Plan, read_plan
-from ._rtstruct import read_structures
+from ._rtstruct import read_contours, read_structures
 from ._synonyms import find_structure
 
 __all__ = [
@@ -25,12 +26,15 @@ __all__ = [
     "discover_courses",
     "displacement_from_matrix",
     "find_structure",
+    "plane_groups",
+    "read_contours",
     "read_ct",
     "read_deformable_registration",
     "read_dose",
     "read_plan",
     "read_registration",
     "read_structures",
+    "slab_extents",
     "write_deformable_registration",
     "write_spatial_registration",
     "write_dose",
