@@ -103,8 +103,15 @@ class DVH:
         doses = np.asarray(doses_gy, dtype=float)
         if self.interpolation == "linear":
             nodes_cc, nodes_gy = self._curve()
-            ascending, first = np.unique(nodes_gy[::-1], return_index=True)  # first: the largest volume at a dose
-            return np.interp(doses, ascending, nodes_cc[::-1][first])
+            gy, cc = nodes_gy[::-1], nodes_cc[::-1]  # dose ascending, volume descending
+            above = np.clip(np.searchsorted(gy, doses, side="right"), 1, len(gy) - 1)
+            lo, hi = gy[above - 1], gy[above]
+            t = np.clip(np.divide(doses - lo, hi - lo, out=np.zeros_like(doses), where=hi > lo), 0.0, 1.0)
+            out = cc[above - 1] + t * (cc[above] - cc[above - 1])
+            exact = np.searchsorted(gy, doses, side="left")  # at a node's dose: the largest volume there (a flat part)
+            at_node = (exact < len(gy)) & (gy[np.minimum(exact, len(gy) - 1)] == doses)
+            out = np.where(at_node, cc[np.minimum(exact, len(gy) - 1)], out)
+            return np.where(doses > gy[-1], 0.0, np.where(doses < gy[0], cc[0], out))
         count = np.searchsorted(-self.doses_gy, -doses, side="right")  # samples with dose >= each value
         return np.concatenate([[0.0], np.cumsum(self.volumes_cc)])[count]
 

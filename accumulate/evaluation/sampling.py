@@ -74,7 +74,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -154,6 +154,26 @@ class StructureSamples:
     def resolution_mm(self) -> float:
         """The in-plane resolution ``r``, mm."""
         return float(self.spacing_mm[0])
+
+    def subset(self, keep: np.ndarray, note: str) -> StructureSamples:
+        """The samples where ``keep`` (n,) is True, e.g. those inside a dose grid; ``note`` says why, for reports.
+
+        ``contour_volume_cc`` stays the whole structure's, so ``total_cc`` tells what was left out.
+        """
+        keep = np.asarray(keep, dtype=bool).reshape(-1)
+        if keep.shape != self.volumes_cc.shape:
+            raise InputError(f"structure {self.name!r}: subset needs one flag per sample ({len(self)}), got {keep.size}")
+        kept = self.volumes_cc[keep].sum()
+        line = f"{note}: {kept:.4g} of {self.total_cc:.4g} cc kept"
+        return replace(
+            self,
+            points_mm=self.points_mm[keep],
+            volumes_cc=self.volumes_cc[keep],
+            surface=self.surface[keep],
+            core=self.core[keep],
+            method=f"{self.method}; {line}",
+            notes=(*self.notes, line),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,7 +361,7 @@ def _scanned_areas(reg: poly.Region, lattice: tuple[float, float, float], cells:
     lines_v = v0 + (bands[:, None] + (np.arange(LINES_PER_CELL) + 0.5) / LINES_PER_CELL).reshape(-1) * r
     line, a, b = poly.row_intervals(reg, lines_v)
     line, column, _, length = _cut(line, a, b, u0, r)
-    hit, index = _match(bands[line // LINES_PER_CELL] * (1 << 32) + column, cells.band * (1 << 32) + cells.column)
+    hit, index = _match(_key(bands[line // LINES_PER_CELL], column), _key(cells.band, cells.column))
     out = np.zeros(len(cells.area))
     np.add.at(out, index[hit], length[hit] * r / LINES_PER_CELL)
     return out
@@ -374,7 +394,7 @@ def _layer(part: _Part, lattice: tuple[float, float, float], seed: int) -> tuple
     lines_v, line_of = np.unique(v[partial], return_inverse=True)
     line, a, b = poly.row_intervals(part.region, lines_v)
     line, column, lo, length = _cut(line, a, b, u0, r)
-    hit, index = _match(line * (1 << 32) + column, line_of * (1 << 32) + c.column[partial])
+    hit, index = _match(_key(line, column), _key(line_of, c.column[partial]))
     owner = partial[index[hit]]
     length = length[hit]
     held = np.bincount(owner, weights=length, minlength=len(c.area))
@@ -474,33 +494,75 @@ class _Collector:
         return tuple(np.concatenate(column) for column in zip(*self.chunks, strict=True))
 
 
-def _neighbour(planes: list[_Plane], index: int, step: int) -> _Plane | None:
-    """The plane whose slab touches plane ``index``'s on the side ``step`` (-1 below, +1 above), if any."""
+def _neighbour(planes: list[_Plane], index: int, step: int) -> bool:
+    """Whether a plane's slab touches plane ``index``'s on the side ``step`` (-1 below, +1 above)."""
     other = index + step
     if not 0 <= other < len(planes):
-        return None
+        return False
     plane, near = planes[index], planes[other]
     face = plane.height_mm + (plane.above_mm if step > 0 else -plane.below_mm)
     near_face = near.height_mm + (-near.below_mm if step > 0 else near.above_mm)
-    return near if abs(face - near_face) < _TOUCH_MM else None
+    return abs(face - near_face) < _TOUCH_MM
 
 
-def _exposed(neighbour: _Plane | None, uv: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class _Cover:
+    """Which lattice cells a plane's region holds whole, and which in part (sorted keys ``band << 32 | column``)."""
+
+    region: poly.Region
+    whole: np.ndarray
+    partial: np.ndarray
+
+    @classmethod
+    def of(cls, reg: poly.Region, lattice: tuple[float, float, float]) -> _Cover:
+        c = poly.cells(reg, *lattice)
+        keys = _key(c.band, c.column)
+        whole = c.area >= lattice[2] ** 2 * (1 - 1e-9)
+        return cls(reg, np.sort(keys[whole]), np.sort(keys[~whole]))
+
+    def holds(self, uv: np.ndarray, lattice: tuple[float, float, float]) -> np.ndarray:
+        """Whether each point is inside the region: by its cell, tested exactly only in partial cells."""
+        u0, v0, r = lattice
+        keys = _key(np.floor((uv[:, 1] - v0) / r).astype(np.int64), np.floor((uv[:, 0] - u0) / r).astype(np.int64))
+        inside = _sorted_member(self.whole, keys)
+        edge = np.flatnonzero(_sorted_member(self.partial, keys))
+        inside[edge] = poly.crossings_inside(uv[edge], self.region.start, self.region.stop)
+        return inside
+
+
+def _key(band: np.ndarray, column: np.ndarray) -> np.ndarray:
+    return band * (1 << 32) + (column + (1 << 31))
+
+
+def _sorted_member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.clip(np.searchsorted(sorted_keys, keys), 0, len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def _exposed(neighbour: _Cover | None, uv: np.ndarray, lattice: tuple[float, float, float]) -> np.ndarray:
     """Whether each position of a slab face is on the structure's surface (not covered by the touching plane)."""
     if neighbour is None:
         return np.ones(len(uv), dtype=bool)
-    return ~poly.crossings_inside(uv, neighbour.region.start, neighbour.region.stop)
+    return ~neighbour.holds(uv, lattice)
 
 
 def _sample_plane(
-    planes: list[_Plane], index: int, lattice: tuple[float, float, float], surface_mm: float, core_radius: float, out: _Collector
+    planes: list[_Plane],
+    covers: list[_Cover],
+    index: int,
+    lattice: tuple[float, float, float],
+    surface_mm: float,
+    core_radius: float,
+    out: _Collector,
 ) -> tuple[float, int, bool, bool]:
     """Add plane ``index``'s samples to ``out``; returns (layer thickness, layers, exact areas, exact core)."""
     r = lattice[2]
     plane = planes[index]
     reg = plane.region
     lo_face, hi_face = plane.height_mm - plane.below_mm, plane.height_mm + plane.above_mm
-    below, above = _neighbour(planes, index, -1), _neighbour(planes, index, +1)
+    below, above = (covers[index + step] if _neighbour(planes, index, step) else None for step in (-1, 1))
     core = _core_split(reg, lattice, math.ceil(surface_mm / r - 1e-9), core_radius)
     m = _sub_planes(plane.thickness_mm, r)
     layer = plane.thickness_mm / m
@@ -514,12 +576,12 @@ def _sample_plane(
             surface[near] = np.isfinite(poly.distance_within(uv[near], reg, surface_mm))
             for neighbour, depth in ((below, h - lo_face), (above, hi_face - h)):
                 close = np.flatnonzero(depth <= surface_mm)
-                surface[close] |= _exposed(neighbour, uv[close])
+                surface[close] |= _exposed(neighbour, uv[close], lattice)
             in_core = np.full(len(uv), part.in_core) if core.exact else np.linalg.norm(uv - core.centre, axis=1) <= core.radius
             out.add_points(uv, h, area * layer, surface, in_core)
             for face, neighbour, first in ((lo_face, below, k == 0), (hi_face, above, k == m - 1)):
                 if first:  # the exposed part of a slab face, at the in-plane positions of its nearest layer
-                    exposed = _exposed(neighbour, uv)
+                    exposed = _exposed(neighbour, uv, lattice)
                     out.add(uv[exposed], np.asarray([face]), np.zeros(1), np.ones(1, dtype=bool), in_core[exposed][None, :])
     faces = np.concatenate([[lo_face], lo_face + (np.arange(m) + 0.5) * layer, [hi_face]])
     out.add(poly.boundary_points(reg, r), faces, np.zeros(1), np.ones(1, dtype=bool), np.zeros(1, dtype=bool))
@@ -593,8 +655,9 @@ def sample_structure(
     u0, v0 = float(every[:, 0].min()) - _LATTICE_OFFSET * r, float(every[:, 1].min()) - _LATTICE_OFFSET * r
     out = _Collector()
     layers, counts, notes, exact_cores = [], [], [], 0
+    covers = [_Cover.of(p.region, (u0, v0, r)) for p in planes]
     for index in range(len(planes)):
-        layer, m, corrected, exact_core = _sample_plane(planes, index, (u0, v0, r), depth, core_diameter_mm / 2, out)
+        layer, m, corrected, exact_core = _sample_plane(planes, covers, index, (u0, v0, r), depth, core_diameter_mm / 2, out)
         layers.append(layer)
         counts.append(m)
         exact_cores += exact_core
