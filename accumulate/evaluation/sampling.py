@@ -32,7 +32,7 @@ Samples
   samples hold exactly its area and the structure exactly its contours' volume (sum of area x
   slab thickness). Along ``n`` each slab of thickness ``T`` has ``m = ceil(T / r)`` layers.
   Every (cell, layer) holds one sample at a deterministic pseudo-random place (splitmix64 of
-  the cell, layer and plane indices): a cell wholly inside anywhere in it; a partial cell on the
+  the cell's lattice indices, the layer and the plane): a cell wholly inside anywhere in it; a partial cell on the
   scanline through its jittered ``v`` (clamped to the region's extent in the cell), at a
   jittered place along each inside piece of that line, the cell's area shared by piece length.
   The height is jittered within the layer. Jittering spreads the doses of a cell column over
@@ -377,34 +377,43 @@ def _part(reg: poly.Region, lattice: tuple[float, float, float], rings: int, in_
     return _Part(reg, c, area, whole, deep, in_core)
 
 
-def _layer(part: _Part, lattice: tuple[float, float, float], seed: int) -> tuple[np.ndarray, ...]:
-    """One layer's volume samples of a part: (uv (k, 2), area (k,) mm^2, cell index (k,)) (module docstring).
+def _layers(part: _Part, lattice: tuple[float, float, float], layers: int, code: int) -> tuple[np.ndarray, ...]:
+    """Volume samples of a part in every layer: (uv (k, 2), area (k,) mm^2, cell index (k,), layer index (k,)).
 
-    A whole cell holds one point at a jittered position; a partial cell one point per inside
-    piece of the scanline through its jittered ``v`` (clamped to the region's extent in the
-    cell), at a jittered place along the piece, the cell's area shared by piece length; a cell
-    whose scanline holds no piece (a tip) its region point at that end of its extent.
+    The jitter is keyed by (band, column, layer, ``3 code + 0 or 1``). A whole cell holds one point at a jittered position;
+    a partial cell one point per inside piece of the scanline through its jittered ``v``
+    (clamped to the region's extent in the cell), at a jittered place along the piece, the
+    cell's area shared by piece length; a cell whose scanline holds no piece (a tip) its region
+    point at that end of its extent.
     """
     u0, v0, r = lattice
     c = part.cells
-    s, t = jitter(c.band, c.column, np.full(1, 2 * seed)), jitter(c.band, c.column, np.full(1, 2 * seed + 1))
+    k = np.arange(layers)[:, None]
+    s, t = jitter(c.band, c.column, k, np.full(1, 3 * code)), jitter(c.band, c.column, k, np.full(1, 3 * code + 1))  # (m, n)
     v = v0 + (c.band + s) * r
-    v = np.where(part.whole, v, np.clip(v, c.v_low, c.v_high))
-    partial = np.flatnonzero(~part.whole)
-    lines_v, line_of = np.unique(v[partial], return_inverse=True)
+    whole_layer, whole = np.nonzero(np.broadcast_to(part.whole, v.shape))
+    partial_layer, partial = np.nonzero(np.broadcast_to(~part.whole, v.shape))
+    v_partial = np.clip(v[partial_layer, partial], c.v_low[partial], c.v_high[partial])
+    lines_v, line_of = np.unique(v_partial, return_inverse=True)
     line, a, b = poly.row_intervals(part.region, lines_v)
     line, column, lo, length = _cut(line, a, b, u0, r)
     hit, index = _match(_key(line, column), _key(line_of, c.column[partial]))
-    owner = partial[index[hit]]
-    length = length[hit]
-    held = np.bincount(owner, weights=length, minlength=len(c.area))
-    tip = partial[held[partial] == 0]
-    tip_u = np.where(np.abs(v[tip] - c.v_low[tip]) <= np.abs(v[tip] - c.v_high[tip]), c.u_low[tip], c.u_high[tip])
-    whole = np.flatnonzero(part.whole)
-    u = np.concatenate([u0 + (c.column[whole] + t[whole]) * r, lo[hit] + t[owner] * length, tip_u])
-    cell = np.concatenate([whole, owner, tip])
-    share = np.concatenate([np.ones(len(whole)), length / held[owner], np.ones(len(tip))])
-    return np.stack([u, v[cell]], axis=1), part.area[cell] * share, cell
+    pair, length = index[hit], length[hit]  # the (layer, partial cell) pair of each matching piece
+    held = np.bincount(pair, weights=length, minlength=len(partial))
+    tip = np.flatnonzero(held == 0)
+    tip_v = v_partial[tip]
+    near_low = np.abs(tip_v - c.v_low[partial[tip]]) <= np.abs(tip_v - c.v_high[partial[tip]])
+    tip_u = np.where(near_low, c.u_low[partial[tip]], c.u_high[partial[tip]])
+    u = np.concatenate([
+        u0 + (c.column[whole] + t[whole_layer, whole]) * r,
+        lo[hit] + t[partial_layer[pair], partial[pair]] * length,
+        tip_u,
+    ])  # fmt: skip
+    v_out = np.concatenate([v[whole_layer, whole], v_partial[pair], tip_v])
+    cell = np.concatenate([whole, partial[pair], partial[tip]])
+    layer = np.concatenate([whole_layer, partial_layer[pair], partial_layer[tip]])
+    share = np.concatenate([np.ones(len(whole)), length / held[pair], np.ones(len(tip))])
+    return np.stack([u, v_out], axis=1), part.area[cell] * share, cell, layer
 
 
 def _farthest(reg: poly.Region, uv: np.ndarray) -> np.ndarray:
@@ -514,11 +523,13 @@ class _Cover:
     partial: np.ndarray
 
     @classmethod
-    def of(cls, reg: poly.Region, lattice: tuple[float, float, float]) -> _Cover:
-        c = poly.cells(reg, *lattice)
-        keys = _key(c.band, c.column)
-        whole = c.area >= lattice[2] ** 2 * (1 - 1e-9)
-        return cls(reg, np.sort(keys[whole]), np.sort(keys[~whole]))
+    def of(cls, reg: poly.Region, parts: list[_Part], lattice: tuple[float, float, float]) -> _Cover:
+        """From the plane's parts (the core disc and the rest together cover the region's cells)."""
+        keys = np.concatenate([_key(p.cells.band, p.cells.column) for p in parts])
+        cells, cell_of = np.unique(keys, return_inverse=True)
+        area = np.bincount(cell_of, weights=np.concatenate([p.cells.area for p in parts]))
+        whole = area >= lattice[2] ** 2 * (1 - 1e-9)
+        return cls(reg, cells[whole], cells[~whole])
 
     def holds(self, uv: np.ndarray, lattice: tuple[float, float, float]) -> np.ndarray:
         """Whether each point is inside the region: by its cell, tested exactly only in partial cells."""
@@ -550,39 +561,39 @@ def _exposed(neighbour: _Cover | None, uv: np.ndarray, lattice: tuple[float, flo
 
 def _sample_plane(
     planes: list[_Plane],
+    cores: list[_Core],
     covers: list[_Cover],
     index: int,
     lattice: tuple[float, float, float],
     surface_mm: float,
-    core_radius: float,
     out: _Collector,
 ) -> tuple[float, int, bool, bool]:
     """Add plane ``index``'s samples to ``out``; returns (layer thickness, layers, exact areas, exact core)."""
     r = lattice[2]
-    plane = planes[index]
+    plane, core = planes[index], cores[index]
     reg = plane.region
     lo_face, hi_face = plane.height_mm - plane.below_mm, plane.height_mm + plane.above_mm
     below, above = (covers[index + step] if _neighbour(planes, index, step) else None for step in (-1, 1))
-    core = _core_split(reg, lattice, math.ceil(surface_mm / r - 1e-9), core_radius)
     m = _sub_planes(plane.thickness_mm, r)
     layer = plane.thickness_mm / m
-    for k in range(m):
-        for part in core.parts:
-            uv, area, cell = _layer(part, lattice, (index * 64 + k) * 2 + part.in_core)
-            c = part.cells
-            h = lo_face + (k + jitter(c.band[cell], c.column[cell], np.full(1, -1 - index), np.full(1, k))) * layer
-            surface = np.zeros(len(uv), dtype=bool)
-            near = ~part.deep[cell]
-            surface[near] = np.isfinite(poly.distance_within(uv[near], reg, surface_mm))
-            for neighbour, depth in ((below, h - lo_face), (above, hi_face - h)):
-                close = np.flatnonzero(depth <= surface_mm)
-                surface[close] |= _exposed(neighbour, uv[close], lattice)
-            in_core = np.full(len(uv), part.in_core) if core.exact else np.linalg.norm(uv - core.centre, axis=1) <= core.radius
-            out.add_points(uv, h, area * layer, surface, in_core)
-            for face, neighbour, first in ((lo_face, below, k == 0), (hi_face, above, k == m - 1)):
-                if first:  # the exposed part of a slab face, at the in-plane positions of its nearest layer
-                    exposed = _exposed(neighbour, uv, lattice)
-                    out.add(uv[exposed], np.asarray([face]), np.zeros(1), np.ones(1, dtype=bool), in_core[exposed][None, :])
+    for part in core.parts:
+        code = 2 * index + part.in_core
+        uv, area, cell, k = _layers(part, lattice, m, code)
+        c = part.cells
+        h = lo_face + (k + jitter(c.band[cell], c.column[cell], k, np.full(1, 3 * code + 2))) * layer
+        surface = np.zeros(len(uv), dtype=bool)
+        near = np.flatnonzero(~part.deep[cell])
+        surface[near] = np.isfinite(poly.distance_within(uv[near], reg, surface_mm))
+        in_core = np.full(len(uv), part.in_core) if core.exact else np.linalg.norm(uv - core.centre, axis=1) <= core.radius
+        faces = []
+        for face, neighbour, depth, nearest in ((lo_face, below, h - lo_face, k == 0), (hi_face, above, hi_face - h, k == m - 1)):
+            tested = np.flatnonzero((depth <= surface_mm) | nearest)
+            exposed = tested[_exposed(neighbour, uv[tested], lattice)]
+            surface[exposed[depth[exposed] <= surface_mm]] = True
+            faces.append((face, exposed[nearest[exposed]]))  # the face's exposed part, at its nearest layer's positions
+        out.add_points(uv, h, area * layer, surface, in_core)
+        for face, exposed in faces:
+            out.add(uv[exposed], np.asarray([face]), np.zeros(1), np.ones(1, dtype=bool), in_core[exposed][None, :])
     faces = np.concatenate([[lo_face], lo_face + (np.arange(m) + 0.5) * layer, [hi_face]])
     out.add(poly.boundary_points(reg, r), faces, np.zeros(1), np.ones(1, dtype=bool), np.zeros(1, dtype=bool))
     core_surface = np.isfinite(poly.distance_within(core.points, reg, surface_mm))
@@ -655,9 +666,11 @@ def sample_structure(
     u0, v0 = float(every[:, 0].min()) - _LATTICE_OFFSET * r, float(every[:, 1].min()) - _LATTICE_OFFSET * r
     out = _Collector()
     layers, counts, notes, exact_cores = [], [], [], 0
-    covers = [_Cover.of(p.region, (u0, v0, r)) for p in planes]
+    lattice = (u0, v0, r)
+    cores = [_core_split(p.region, lattice, math.ceil(depth / r - 1e-9), core_diameter_mm / 2) for p in planes]
+    covers = [_Cover.of(p.region, c.parts, lattice) for p, c in zip(planes, cores, strict=True)]
     for index in range(len(planes)):
-        layer, m, corrected, exact_core = _sample_plane(planes, covers, index, (u0, v0, r), depth, core_diameter_mm / 2, out)
+        layer, m, corrected, exact_core = _sample_plane(planes, cores, covers, index, lattice, depth, out)
         layers.append(layer)
         counts.append(m)
         exact_cores += exact_core
