@@ -33,11 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "evaluation"))
-from cylinders import Cylinder, analytic_metrics, linear_dose, sigmoid_dose  # noqa: E402
+from cylinders import CASES, analytic_metrics, dose_function  # noqa: E402
 from slicer_data import key, read_dvh_table, read_segmentation, table_metrics  # noqa: E402
 
 from accumulate import Grid, Volume  # noqa: E402
@@ -140,18 +138,10 @@ def time_case(label: str, contours, dose, repeats: int, exact_dose=None) -> dict
 def analytic_figures() -> list[dict]:
     """Errors (%) against the continuous truth of the cylinder phantoms, sampled and grid-voxel."""
     grid = Grid((31, 31, 31), (-45.0, -45.0, -45.0), (3.0, 3.0, 3.0))
-    planes = tuple(np.arange(-15.0, 15.1, 3.0))
-    cases = {
-        "cord R 6 mm, vertices on voxel centres": Cylinder(6.0, (0.0, 0.0), planes),
-        "cord R 6 mm, off voxel centres": Cylinder(6.0, (0.37, 0.81), tuple(p + 1.1 for p in planes), phase=0.5),
-        "optic nerve R 2.5 mm, vertices on voxel centres": Cylinder(2.5, (0.5, 0.0), planes),
-        "optic nerve R 2.5 mm, off voxel centres": Cylinder(2.5, (0.37, 0.81), tuple(p + 1.1 for p in planes), phase=0.5),
-    }
     rows = []
-    for dose_name in ("linear 5 Gy/mm", "sigmoid 5 Gy/mm at the organ's edge"):
-        for case, cylinder in cases.items():
-            edge = cylinder.centre_mm[0] + cylinder.radius_mm
-            function = linear_dose if dose_name.startswith("linear") else (lambda x, e=edge: sigmoid_dose(x, e))
+    for dose_name in ("linear", "sigmoid"):
+        for case, cylinder in CASES.items():
+            function = dose_function(dose_name, cylinder)
             dose = Volume(function(grid.world_coordinates()[..., 0]), grid)
             truth = analytic_metrics(cylinder, function)
             samples = sample_structure(cylinder.contours(), name="organ")

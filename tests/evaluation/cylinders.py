@@ -75,3 +75,22 @@ def analytic_metrics(cylinder: Cylinder, dose, dx_mm: float = 0.0, dr_mm: float 
         x_star = optimize.brentq(lambda x, cc=cc: hot_area(x) * length - cc * 1000, xc - radius, xc + radius, xtol=1e-12)
         out[f"D{cc:g}cc"] = float(dose(x_star))
     return out
+
+
+# A cord (R = 6 mm) and an optic nerve (R = 2.5 mm) on 3 mm planes, for a 3 mm dose grid with centres on
+# multiples of 3 mm: once with the hot-side vertex and the planes on voxel centres, once off them.
+PLANES_MM = tuple(np.arange(-15.0, 15.1, 3.0))
+CASES = {
+    "cord, vertices on voxel centres": Cylinder(6.0, (0.0, 0.0), PLANES_MM),
+    "cord, off voxel centres": Cylinder(6.0, (0.37, 0.81), tuple(p + 1.1 for p in PLANES_MM), phase=0.5),
+    "nerve, vertices on voxel centres": Cylinder(2.5, (0.5, 0.0), PLANES_MM),
+    "nerve, off voxel centres": Cylinder(2.5, (0.37, 0.81), tuple(p + 1.1 for p in PLANES_MM), phase=0.5),
+}
+
+
+def dose_function(kind: str, cylinder: Cylinder):
+    """``"linear"`` (5 Gy/mm everywhere) or ``"sigmoid"`` (steepest, 5 Gy/mm, on the organ's hot edge)."""
+    if kind == "linear":
+        return linear_dose
+    edge = cylinder.centre_mm[0] + cylinder.radius_mm
+    return lambda x: sigmoid_dose(x, edge)

@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cylinders import GRADIENT_GY_PER_MM, Cylinder, analytic_metrics, linear_dose, sigmoid_dose
+from cylinders import CASES, GRADIENT_GY_PER_MM, PLANES_MM, Cylinder, analytic_metrics, dose_function, linear_dose
 
 from accumulate import Grid, Volume
 from accumulate.evaluation import dvh, dvh_from_samples, sample_structure, values_at_points
 from accumulate.io._raster import rasterise
 
 DOSE_GRID = Grid((31, 31, 31), (-45.0, -45.0, -45.0), (3.0, 3.0, 3.0))  # voxel centres on multiples of 3 mm
-PLANES = tuple(np.arange(-15.0, 15.1, 3.0))
-CASES = {
-    "cord, vertices on voxel centres": Cylinder(6.0, (0.0, 0.0), PLANES),
-    "cord, off voxel centres": Cylinder(6.0, (0.37, 0.81), tuple(p + 1.1 for p in PLANES), phase=0.5),
-    "nerve, vertices on voxel centres": Cylinder(2.5, (0.5, 0.0), PLANES),
-    "nerve, off voxel centres": Cylinder(2.5, (0.37, 0.81), tuple(p + 1.1 for p in PLANES), phase=0.5),
-}
 METRICS = ("volume_cc", "Dmean", "D0.03cc", "D0.1cc", "Dmax")
-
-
-def _dose_function(kind: str, cylinder: Cylinder):
-    if kind == "linear":
-        return linear_dose
-    edge = cylinder.centre_mm[0] + cylinder.radius_mm  # steepest (5 Gy/mm) on the organ's hot edge
-    return lambda x: sigmoid_dose(x, edge)
 
 
 def _value(h, metric: str) -> float:
@@ -49,7 +35,7 @@ def _sampled(cylinder: Cylinder, dose: Volume, **moves):
 @pytest.mark.parametrize("case", list(CASES))
 def test_small_organ_metrics_within_two_percent_of_the_continuous_truth(case, kind):
     cylinder = CASES[case]
-    function = _dose_function(kind, cylinder)
+    function = dose_function(kind, cylinder)
     dose = Volume(function(DOSE_GRID.world_coordinates()[..., 0]), DOSE_GRID)
     truth = analytic_metrics(cylinder, function)
     samples, sampled = _sampled(cylinder, dose)
@@ -111,7 +97,7 @@ def test_the_grid_voxel_tie_the_issue_describes():
 @pytest.mark.parametrize("radius, expected_mm", [(1.5, 0.3), (2.5, 0.5), (6.0, 1.0), (30.0, 1.0)])
 def test_resolution_rule(radius, expected_mm):
     # a tenth of the diameter (4 A / P of a circle), clipped to [0.2, 1] mm
-    samples = sample_structure(Cylinder(radius, (0.0, 0.0), PLANES, vertices=256).contours(), name="c")
+    samples = sample_structure(Cylinder(radius, (0.0, 0.0), PLANES_MM, vertices=256).contours(), name="c")
     assert samples.resolution_mm == pytest.approx(expected_mm, rel=0.002)
 
 
@@ -124,7 +110,7 @@ def test_point_cap_coarsens_large_structures():
 
 
 def test_surface_and_core_of_a_cord():
-    cylinder = Cylinder(6.0, (0.37, 0.81), tuple(p + 1.1 for p in PLANES), vertices=256, phase=0.5)
+    cylinder = Cylinder(6.0, (0.37, 0.81), tuple(p + 1.1 for p in PLANES_MM), vertices=256, phase=0.5)
     samples = sample_structure(cylinder.contours(), name="cord")
     x = samples.points_mm[:, 0] - cylinder.centre_mm[0]
     rho = np.hypot(x, samples.points_mm[:, 1] - cylinder.centre_mm[1])
@@ -156,7 +142,7 @@ def test_surface_and_core_of_a_cord():
 
 
 def test_core_of_an_organ_thinner_than_the_core_is_the_whole_organ():
-    nerve = Cylinder(1.2, (0.0, 0.0), PLANES)
+    nerve = Cylinder(1.2, (0.0, 0.0), PLANES_MM)
     samples = sample_structure(nerve.contours(), name="nerve")
     weighted = samples.volumes_cc > 0
     assert samples.core[weighted].all()
