@@ -5,7 +5,7 @@ A constraint set is a TOML file (``configs/constraints/<name>.toml``) or an inli
     name = "hn-reirradiation"
     [[constraint]]
     structure = "SpinalCord"     # canonical name; matched through the structure synonyms
-    metric = "D0.03cc"           # Dmax, Dmin, Dmean, D<v>cc, D<p>%, V<x>Gy (cc), V<x>Gy% (%)
+    metric = "D0.03cc"           # Dmax, Dmin, Dmean, D<v>cc, D<p>%, V<x>Gy (cc), V<x>Gy% (%), V<p>%Rx (%); "core Dmax"
     scope = "cumulative"         # cumulative (default) | new_course (the re-irradiation alone)
     quantity = "eqd2"            # eqd2 (default) | physical
     limit = 45.0                 # upper limit on the metric (Gy for D-metrics, cc or % for V-metrics)
@@ -31,7 +31,7 @@ from typing import Any
 
 from .._resources import resource_dir
 from ..errors import ConfigError
-from .dvh import _METRIC, DVH
+from .dvh import _METRIC, _METRIC_HELP, DVH
 
 SCOPES = ("cumulative", "new_course")
 QUANTITIES = ("eqd2", "physical")
@@ -114,7 +114,7 @@ def _constraint(table: Mapping[str, Any], where: str) -> Constraint:
         if not isinstance(table.get(key), str) or not table[key]:
             raise ConfigError(f"{where}: '{key}' is required and must be a string")
     if not _METRIC.match(table["metric"]):
-        raise ConfigError(f"{where}: unknown metric {table['metric']!r}; use Dmax, Dmin, Dmean, D<v>cc, D<p>%, V<x>Gy or V<x>Gy%")
+        raise ConfigError(f"{where}: unknown metric {table['metric']!r}; use {_METRIC_HELP}")
     scope, quantity = table.get("scope", "cumulative"), table.get("quantity", "eqd2")
     if scope not in SCOPES:
         raise ConfigError(f"{where}: scope must be one of {SCOPES}, got {scope!r}")

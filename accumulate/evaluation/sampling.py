@@ -20,7 +20,8 @@ Geometry
   the median spacing (``end_caps="full"``, the default: every plane stands for one whole CT
   slice, as in the voxel rasteriser, CERR and on average for an organ end anywhere within
   the slice) or stops at the plane (``end_caps="half"``: the solid runs from the first to the
-  last plane, as dicompyler-core's structure volume).
+  last plane, as dicompyler-core's structure volume; the breast plan's planning system in
+  tests/data lies close to it).
 * **In-plane**: the even-odd region of the plane's polygons (holes, islands).
 
 Samples
@@ -32,10 +33,12 @@ Samples
   samples hold exactly its area and the structure exactly its contours' volume (sum of area x
   slab thickness). Along ``n`` each slab of thickness ``T`` has ``m = ceil(T / r)`` layers.
   Every (cell, layer) holds one sample at a deterministic pseudo-random place (splitmix64 of
-  the cell's lattice indices, the layer and the plane): a cell wholly inside anywhere in it; a partial cell on the
-  scanline through its jittered ``v`` (clamped to the region's extent in the cell), at a
-  jittered place along each inside piece of that line, the cell's area shared by piece length.
-  The height is jittered within the layer. Jittering spreads the doses of a cell column over
+  the cell's lattice indices, the layer and the plane): a whole cell anywhere in it; a partial
+  cell on the scanline through its jittered ``v`` (clamped to the region's extent in the
+  cell), at a jittered place along each inside piece of that line, the cell's area shared by
+  piece length. The height is jittered within the layer. Where a plane's contours cross one
+  another (nesting undefined), its cell areas are measured on 4 scanlines per cell row
+  instead, and ``notes`` says so. Jittering spreads the doses of a cell column over
   the column's width, so near-maximum metrics resolve gradients finer than ``r``; weights and
   positions change continuously when a contour moves.
 * **Boundary samples** (volume 0, for Dmax, Dmin and surface maxima): points along every
@@ -61,11 +64,14 @@ Surface and core
   neighbouring plane does not cover the sample). "Surface Dmax" is then the maximum over the
   organ's outer boundary, which equals Dmax unless the dose peaks inside the organ.
 * **Core** (the MSK proton re-irradiation protocol's "central 3 mm diameter structure inside
-  the organ"): per contour plane, the samples within ``core_diameter_mm / 2`` (in-plane) of
-  the plane's centre, through the plane's whole slab, clipped to the region. The centre is the
-  area centroid of the plane's region when it lies inside the region, else the volume sample
-  farthest from the contours (of up to 1024 evenly spread ones). Zero-volume points on the
-  core's circle and at its centre (inside the region) make "core Dmax" the maximum over the
+  the organ"): per contour plane, the disc of diameter ``core_diameter_mm`` around the plane's
+  centre, through the plane's whole slab, clipped to the region. The centre is the area
+  centroid of the plane's region. When the disc lies inside the region (no contour within its
+  radius of the centroid), the disc and the rest of the region are sampled as two regions, so
+  the core's volume is exact; otherwise (a thin organ; or a centroid outside the region, when
+  the centre is the whole cell farthest from the contours among up to 1024 spread ones) the
+  volume samples within the radius of the centre are the core. Zero-volume points on the
+  disc's circle and at its centre (inside the region) make "core Dmax" the maximum over the
   whole core disc.
 """
 
@@ -417,7 +423,7 @@ def _layers(part: _Part, lattice: tuple[float, float, float], layers: int, code:
 
 
 def _farthest(reg: poly.Region, uv: np.ndarray) -> np.ndarray:
-    """The point farthest from the contours, among up to 1024 evenly spread ones of ``uv``."""
+    """The point farthest from the contours, among up to 1024 evenly spread ones of ``uv`` (cell centres)."""
     candidates = uv[:: max(1, len(uv) // _POLE_CANDIDATES)]
     limit = 0.5 * math.sqrt(reg.area_mm2) + 1e-9
     distance = poly.distance_within(candidates, reg, limit)
@@ -463,7 +469,10 @@ def _core_split(reg: poly.Region, lattice: tuple[float, float, float], rings: in
     if centroid_inside or not len(whole.area):
         centre = reg.centroid
     else:
-        centre = _farthest(reg, np.stack([lattice[0] + (whole.cells.column + 0.5) * lattice[2], whole.cells.v_low], axis=1))
+        c = whole.cells
+        pick = whole.whole if whole.whole.any() else np.ones(len(c.area), dtype=bool)
+        u0, v0, r = lattice
+        centre = _farthest(reg, np.stack([u0 + (c.column[pick] + 0.5) * r, v0 + (c.band[pick] + 0.5) * r], axis=1))
     count = max(16, math.ceil(2 * math.pi * radius / lattice[2]))
     angle = 2 * math.pi * np.arange(count) / count
     ring = np.concatenate([centre[None, :], centre + radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)])
