@@ -1,5 +1,6 @@
 """Cumulative DVHs, dose-volume metrics, constraint sets with their published semantics, and verdicts."""
 
+from ._points import values_at_points
 from .constraints import (
     Constraint,
     ConstraintSet,
@@ -12,7 +13,8 @@ from .constraints import (
     parse_constraint_set,
 )
 from .doses import CaseDoses, CoursePart, StructureDoses, headroom, quantity_name
-from .dvh import DVH, dvh
+from .dvh import DVH, dvh, dvh_from_points, dvh_from_samples
+from .sampling import StructureSamples, choose_resolution, sample_structure, sample_structures
 from .verdicts import DoseTable, Verdict, evaluate
 
 __all__ = [
@@ -28,11 +30,19 @@ __all__ = [
     "Tier",
     "Verdict",
     "compose_constraints",
+    "StructureSamples",
+    "Verdict",
+    "choose_resolution",
     "constraint_set_names",
     "dvh",
+    "dvh_from_points",
+    "dvh_from_samples",
     "evaluate",
     "headroom",
     "load_constraint_set",
     "parse_constraint_set",
     "quantity_name",
+    "sample_structure",
+    "sample_structures",
+    "values_at_points",
 ]

@@ -59,7 +59,7 @@ from typing import Any
 from .._resources import resource_dir
 from ..errors import ConfigError
 from ..plausibility import Checks
-from .dvh import METRIC_PATTERN
+from .dvh import METRIC_HELP, METRIC_PATTERN
 
 SCOPES = ("cumulative", "new_course")
 REGIONS = ("whole", "surface", "core")
@@ -183,7 +183,9 @@ class Constraint:
     @property
     def max_type(self) -> bool:
         """Whether the limit bounds every point of the structure (maximum and near-maximum metrics)."""
-        name = self.metric.lower()
+        name = self.metric.lower().split()[-1]
+        if self.region != "whole" or len(self.metric.split()) > 1:
+            return False  # a surface or core maximum bounds a part of the structure only
         return name == "dmax" or (name.startswith("d") and name.endswith("cc") and float(name[1:-2]) <= 0.1)
 
     def limit_for(self, interval_months: float | None) -> float | None:
@@ -330,7 +332,7 @@ def _constraint(table: Mapping[str, Any], where: str, set_name: str, index: int)
         if not isinstance(table.get(key), str) or not table[key]:
             raise ConfigError(f"{where}: '{key}' is required and must be a string")
     if not METRIC_PATTERN.match(table["metric"]):
-        raise ConfigError(f"{where}: unknown metric {table['metric']!r}; use Dmax, Dmin, Dmean, D<v>cc, D<p>%, V<x>Gy or V<x>Gy%")
+        raise ConfigError(f"{where}: unknown metric {table['metric']!r}; use {METRIC_HELP}")
     scope = _choice(table, "scope", SCOPES, "cumulative", where)
     quantity = table.get("quantity", "eqd2")
     if not isinstance(quantity, str) or not _QUANTITY.match(quantity):
@@ -490,11 +492,14 @@ def check_limits(constraints: ConstraintSet, checks: Checks) -> None:
         key = f"constraint.{n}"
         what = f"limit of {c.structure} {c.metric}"
         match = METRIC_PATTERN.match(c.metric)
-        volume_metric = match is not None and match.group(4) is not None
+        volume_metric = match is not None and match.group(5) is not None
         if volume_metric:
-            checks.number(f"{key}.metric", float(match.group(4)), "limit_gy", what=f"dose threshold of {c.structure} {c.metric}")
+            if match.group(6).lower() != "%rx":
+                checks.number(
+                    f"{key}.metric", float(match.group(5)), "limit_gy", what=f"dose threshold of {c.structure} {c.metric}"
+                )
             for tier in c.tiers:
-                if match.group(5):
+                if match.group(6).endswith("%") or match.group(6).lower() == "%rx":
                     checks.number(f"{key}.limit", tier.limit, "volume_percent", what=what)
         else:
             for tier in c.tiers:

@@ -20,6 +20,7 @@ from ._dose_writer import (
     write_dose,
 )
 from ._itkio import is_itk_path, write_itk_volume
+from ._raster import plane_groups, slab_extents
 from ._registration import (
     IMAGE_CONTENT_BASED,
     displacement_from_matrix,
@@ -30,7 +31,7 @@ from ._registration import (
 )
 from ._rtdose import read_dose
 from ._rtplan import Plan, read_plan
-from ._rtstruct import read_structures
+from ._rtstruct import read_contours, read_structures
 from ._rtstruct_writer import StructureROI, fill_structure_set, write_structure_set
 
 __all__ = [
@@ -55,6 +56,8 @@ __all__ = [
     "level_contours",
     "looks_like_dicom",
     "placeholder_plan",
+    "plane_groups",
+    "read_contours",
     "read_ct",
     "read_deformable_registration",
     "read_dose",
@@ -62,6 +65,7 @@ __all__ = [
     "read_registration",
     "read_structures",
     "referenced_plans_of",
+    "slab_extents",
     "write_deformable_registration",
     "write_dose",
     "write_itk_volume",

@@ -1,13 +1,15 @@
 """Closed planar contours -> voxel masks on any Grid (even-odd rule, optional partial volume).
 
-Rule between slices: the contours of one plane fill a slab around it that reaches halfway to
-the neighbouring contour plane on each side. A neighbour further than 1.5 times the ROI's
-median plane spacing marks a gap (an organ in two parts, or an end): the slab then reaches half
-the median spacing on that side (half a grid slice when the ROI has a single plane). A grid
-slice takes the contours of the nearest plane whose slab holds its centre; grid slices outside
-every slab are empty. In-plane, a voxel is inside when its centre is inside an odd number of the plane's
-contours (holes and islands by the even-odd rule). The partial-volume mode samples each voxel
-on ``s x s x s`` sub-voxel centres with the same rules and returns the inside fraction.
+Rule between slices (:func:`slab_extents`, shared with the structure sampler of
+:mod:`accumulate.evaluation.sampling`): the contours of one plane fill a slab around it that
+reaches halfway to the neighbouring contour plane on each side. A neighbour further than 1.5
+times the ROI's median plane spacing marks a gap (an organ in two parts, or an end): the slab
+then reaches half the median spacing on that side (half a grid slice when the ROI has a single
+plane). A grid slice takes the contours of the nearest plane whose slab holds its centre; grid
+slices outside every slab are empty. In-plane, a voxel is inside when its centre is inside an
+odd number of the plane's contours (holes and islands by the even-odd rule). The partial-volume
+mode samples each voxel on ``s x s x s`` sub-voxel centres with the same rules and returns the
+inside fraction.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 from ..errors import GeometryError
 from ..geometry import Grid
 
-_PLANARITY_MM = 0.5
-_SAME_PLANE_MM = 0.05
+PLANARITY_MM = 0.5  # largest spread of one contour's points across its plane
+SAME_PLANE_MM = 0.05  # contours whose planes are this close are one plane
+END_CAPS = ("full", "half")
 
 
 def fill_even_odd(polygons: list[np.ndarray], ny: int, nx: int) -> np.ndarray:
@@ -55,6 +58,62 @@ def fill_even_odd(polygons: list[np.ndarray], ny: int, nx: int) -> np.ndarray:
     return out
 
 
+def plane_groups(heights_mm: np.ndarray) -> list[list[int]]:
+    """Indices of contours grouped into planes, in increasing height.
+
+    ``heights_mm`` is each contour's position along the planes' normal; a contour within
+    ``SAME_PLANE_MM`` (0.05 mm) of the previous one (in sorted order) joins its plane.
+    """
+    heights = np.asarray(heights_mm, dtype=float).reshape(-1)
+    groups: list[list[int]] = []
+    for index in np.argsort(heights, kind="stable"):
+        if groups and heights[index] - heights[groups[-1][-1]] <= SAME_PLANE_MM:
+            groups[-1].append(int(index))
+        else:
+            groups.append([int(index)])
+    return groups
+
+
+def slab_extents(positions_mm: np.ndarray, *, single_plane_mm: float, end_caps: str = "full") -> tuple[np.ndarray, np.ndarray]:
+    """How far each contour plane's slab reaches below and above it (mm, along the normal).
+
+    Parameters
+    ----------
+    positions_mm : (p,) array
+        Plane positions along the normal, increasing.
+    single_plane_mm : float
+        The plane spacing assumed when there is only one plane (a grid slice for the rasteriser).
+    end_caps : {"full", "half"}
+        ``"full"``: at an end or a gap (no neighbour within 1.5 times the median spacing) the
+        slab reaches half the median spacing, so every plane stands for a whole slice.
+        ``"half"``: it stops at the plane, so the solid runs from the first to the last plane
+        (end planes count half a slice, as dicompyler-core's structure volume does); a plane
+        open on both sides then reaches a quarter of the median spacing each way.
+
+    Returns
+    -------
+    below_mm, above_mm : (p,) arrays
+    """
+    if end_caps not in END_CAPS:
+        raise GeometryError(f"end_caps must be one of {END_CAPS}, got {end_caps!r}")
+    positions = np.asarray(positions_mm, dtype=float).reshape(-1)
+    gaps = np.diff(positions)
+    typical = float(np.median(gaps)) if gaps.size else float(single_plane_mm)
+    if not typical > 0:
+        raise GeometryError(f"contour planes need a positive spacing, got {typical} mm")
+    joined = gaps <= 1.5 * typical + 1e-6
+    half = np.where(joined, gaps / 2, np.nan)
+    below = np.concatenate([[np.nan], half])
+    above = np.concatenate([half, [np.nan]])
+    open_below, open_above = np.isnan(below), np.isnan(above)
+    if end_caps == "full":
+        cap_below = cap_above = np.full(positions.size, typical / 2)
+    else:
+        isolated = open_below & open_above
+        cap_below = cap_above = np.where(isolated, typical / 4, 0.0)
+    return np.where(open_below, cap_below, below), np.where(open_above, cap_above, above)
+
+
 @dataclass(frozen=True)
 class _Planes:
     """Contour planes of one ROI along the grid's z axis (mm from voxel 0) and each one's slab."""
@@ -70,26 +129,16 @@ def _planes(contours_idx: list[np.ndarray], sz: float, what: str) -> _Planes:
     centres = []
     for c in contours_idx:
         z_mm = c[:, 0] * sz
-        if np.ptp(z_mm) > _PLANARITY_MM:
+        if np.ptp(z_mm) > PLANARITY_MM:
             raise GeometryError(
                 f"{what}: a contour spans {np.ptp(z_mm):.2f} mm along the grid's slice axis; contours must lie in the "
                 "grid's slice planes (resample onto a grid oriented like the structure set's CT)"
             )
         centres.append(float(z_mm.mean()))
-    order = np.argsort(centres)
-    groups: list[list[int]] = []
-    for index in order:
-        if groups and centres[index] - centres[groups[-1][-1]] <= _SAME_PLANE_MM:
-            groups[-1].append(int(index))
-        else:
-            groups.append([int(index)])
+    groups = plane_groups(np.asarray(centres))
     positions = np.asarray([np.mean([centres[i] for i in g]) for g in groups])
     polygons = [[contours_idx[i][:, [2, 1]] for i in g] for g in groups]
-    gaps = np.diff(positions)
-    typical = float(np.median(gaps)) if gaps.size else sz
-    half = np.where(gaps <= 1.5 * typical + 1e-6, gaps / 2, typical / 2)
-    below = np.concatenate([[typical / 2], half])
-    above = np.concatenate([half, [typical / 2]])
+    below, above = slab_extents(positions, single_plane_mm=sz)
     return _Planes(positions, polygons, below, above)
 
 

@@ -1,4 +1,4 @@
-"""RTSTRUCT -> masks on any Grid."""
+"""RTSTRUCT -> closed planar contours (LPS mm) per ROI, or masks on any Grid."""
 
 from __future__ import annotations
 
@@ -97,6 +97,48 @@ def _select(rois: dict[str, Roi], names: Iterable[str] | None, path: PathLike) -
     return chosen
 
 
+def _chosen_rois(rtstruct_path: PathLike, names: Iterable[str] | None, frame_of_reference_uid: str | None) -> dict[str, Roi]:
+    path = Path(rtstruct_path)
+    ds = read_dataset(path, stop_before_pixels=True)
+    rois = parse_rois(ds, path)
+    own_frame = frame_of(ds)
+    if frame_of_reference_uid is not None and own_frame is not None and own_frame != frame_of_reference_uid:
+        raise GeometryError(
+            f"{path}: the structure set is in frame of reference {own_frame}, the grid in {frame_of_reference_uid}; "
+            "register the courses and map the structures, or use the structure set of this CT"
+        )
+    return _select(rois, names, path)
+
+
+@file_errors
+def read_contours(
+    rtstruct_path: PathLike,
+    *,
+    names: Iterable[str] | None = None,
+    frame_of_reference_uid: str | None = None,
+) -> dict[str, list[np.ndarray]]:
+    """The closed planar contours of the ROIs of an RTSTRUCT, as they are stored.
+
+    Parameters
+    ----------
+    rtstruct_path : path
+        The RT Structure Set file.
+    names : iterable of str, optional
+        Only these structures (matched through the synonym table, keyed by these names); by
+        default every ROI with closed contours, keyed by ROIName (as :func:`read_structures`).
+    frame_of_reference_uid : str, optional
+        The frame the caller works in; a structure set in another frame is refused.
+
+    Returns
+    -------
+    dict of str to list of (n, 3) float arrays
+        Each contour's vertices in LPS mm (x, y, z), in file order, not repeated at the end.
+        Sample them with :func:`accumulate.evaluation.sample_structure`.
+    """
+    chosen = _chosen_rois(rtstruct_path, names, frame_of_reference_uid)
+    return {key: [c.copy() for c in roi.contours] for key, roi in chosen.items()}
+
+
 @file_errors
 def read_structures(
     rtstruct_path: PathLike,
@@ -137,15 +179,7 @@ def read_structures(
         ``quantity="mask"``, ``unit="1"``; bool or float32 arrays (z, y, x).
     """
     path = Path(rtstruct_path)
-    ds = read_dataset(path, stop_before_pixels=True)
-    rois = parse_rois(ds, path)
-    own_frame = frame_of(ds)
-    if frame_of_reference_uid is not None and own_frame is not None and own_frame != frame_of_reference_uid:
-        raise GeometryError(
-            f"{path}: the structure set is in frame of reference {own_frame}, the grid in {frame_of_reference_uid}; "
-            "register the courses and map the structures, or use the structure set of this CT"
-        )
-    chosen = _select(rois, names, path)
+    chosen = _chosen_rois(path, names, frame_of_reference_uid)
     steps = subsamples if partial_volume else 1
     return {
         key: Volume(rasterise(roi.contours, grid, subsamples=steps, what=f"{path} ROI {roi.name!r}"), grid, "mask", "1")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from accumulate import Grid, InputError, Volume
-from accumulate.evaluation import dvh
+from accumulate.evaluation import dvh, dvh_from_points
 
 
 @pytest.fixture
@@ -80,3 +80,79 @@ def test_empty_mask_names_the_structure(ramp):
 def test_unknown_metric(ramp):
     with pytest.raises(InputError, match="unknown DVH metric 'D-max'"):
         dvh(*ramp).metric("D-max")
+
+
+# --- structure-sampled (linear) DVHs -------------------------------------------------------------
+
+
+@pytest.fixture
+def points():
+    """Four 1 cc samples at 10, 20, 30, 40 Gy and a zero-volume boundary point at 45 Gy.
+
+    Nodes of the linear cumulative DVH (cc, Gy): (0, 45), (0.5, 40), (1.5, 30), (2.5, 20), (3.5, 10), (4, 10).
+    """
+    return dvh_from_points(np.array([20.0, 45.0, 10.0, 40.0, 30.0]), np.array([1.0, 0.0, 1.0, 1.0, 1.0]), "organ")
+
+
+def test_point_dvh_metrics_by_hand(points):
+    assert points.interpolation == "linear" and points.total_cc == 4.0
+    assert points.metric("Dmax") == 45 and points.metric("Dmin") == 10
+    assert points.metric("Dmean") == pytest.approx(25.0)  # the zero-volume point carries no weight
+    assert points.metric("D1cc") == pytest.approx(35.0)  # halfway from (0.5, 40) to (1.5, 30)
+    assert points.metric("D0.25cc") == pytest.approx(42.5)  # halfway from (0, 45) to (0.5, 40)
+    assert points.metric("D50%") == pytest.approx(25.0)  # 2 cc: halfway from (1.5, 30) to (2.5, 20)
+    assert points.metric("D100%") == pytest.approx(10.0)
+    assert points.metric("V25Gy") == pytest.approx(2.0)
+    assert points.metric("V25Gy%") == pytest.approx(50.0)
+    assert points.metric("V10Gy") == pytest.approx(4.0)  # flat at 10 Gy from 3.5 to 4 cc: the largest volume
+    assert points.metric("V46Gy") == 0.0
+
+
+def test_point_dvh_dose_and_volume_are_inverse(points):
+    for cc in (0.1, 0.7, 1.9, 3.2):
+        assert points.volume_at_dose(points.dose_at_volume(cc)) == pytest.approx(cc)
+
+
+def test_point_dvh_is_continuous_in_the_doses():
+    volumes = np.full(200, 0.01)
+    doses = np.linspace(60.0, 20.0, 200)
+    before = dvh_from_points(doses, volumes, "organ")
+    after = dvh_from_points(doses + 1e-9 * np.sin(np.arange(200)), volumes, "organ")  # reorders nothing
+    for metric in ("D0.03cc", "D0.1cc", "D95%", "V40Gy"):
+        assert after.metric(metric) == pytest.approx(before.metric(metric), abs=1e-6)
+
+
+def test_coverage_of_a_prescription():
+    # 10 samples of 1 cc at 57.5, 58.5, ..., 66.5 Gy; 95 % of a 60 Gy prescription is 57 Gy
+    h = dvh_from_points(np.arange(57.5, 67.0, 1.0), np.ones(10), "PTV")
+    assert h.metric("V95%Rx", prescription_gy=60.0) == pytest.approx(100.0)
+    # 100 % of 60 Gy: the nodes (6.5 cc, 60.5 Gy) and (7.5 cc, 59.5 Gy) give 7 cc of 10
+    assert h.metric("V100%Rx", prescription_gy=60.0) == pytest.approx(70.0)
+    with pytest.raises(InputError, match="needs the prescription dose"):
+        h.metric("V95%Rx")
+
+
+def test_regions_of_a_point_dvh():
+    doses = np.array([50.0, 40.0, 30.0, 20.0])
+    regions = {"surface": np.array([True, False, False, True]), "core": np.array([False, False, True, False])}
+    h = dvh_from_points(doses, np.ones(4), "cord", regions=regions)
+    assert h.metric("surface Dmax") == 50.0 and h.metric("core Dmax") == 30.0
+    assert h.metric("Surface Dmean") == pytest.approx(35.0)
+    grid = Grid((1, 1, 4))
+    grid_dvh = dvh(Volume(doses.reshape(1, 1, 4), grid), Volume(np.ones((1, 1, 4), bool), grid, "mask", "1"))
+    with pytest.raises(InputError, match="no 'core' region"):
+        grid_dvh.metric("core Dmax")
+
+
+def test_point_dvh_refuses_doses_outside_the_grid():
+    with pytest.raises(InputError, match="2 of 3 sample points have no dose"):
+        dvh_from_points(np.array([1.0, np.nan, np.nan]), np.ones(3), "Chiasm")
+    with pytest.raises(InputError, match="one per point"):
+        dvh_from_points(np.ones(3), np.ones(2), "Chiasm")
+
+
+def test_metric_names_coordinate_with_constraint_parsing():
+    from accumulate.evaluation.constraints import parse_constraint_set
+
+    table = {"constraint": [{"structure": "SpinalCord", "metric": m, "limit": 50.0} for m in ("core Dmax", "V95%Rx", "D0.05cc")]}
+    assert [c.metric for c in parse_constraint_set(table).constraints] == ["core Dmax", "V95%Rx", "D0.05cc"]

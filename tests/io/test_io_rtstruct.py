@@ -9,7 +9,7 @@ from io_synthetic import DICOMPYLER, PYDICOM_RT, circle, sphere_contours, write_
 
 from accumulate.errors import GeometryError, InputError
 from accumulate.geometry import Grid
-from accumulate.io import read_dose, read_structures
+from accumulate.io import read_contours, read_dose, read_structures
 from accumulate.io._raster import fill_even_odd
 
 SPHERE_VOLUME = 4 / 3 * np.pi * 20.0**3
@@ -176,3 +176,16 @@ def test_real_structure_set_volumes_match_shoelace_areas():
 def test_pydicom_structure_set_skips_point_rois():
     masks = read_structures(PYDICOM_RT / "rtstruct.dcm", Grid((3, 4, 4), (-200.0, -200.0, -10.0), (100.0, 100.0, 5.0)))
     assert list(masks) == ["patient"]
+
+
+def test_read_contours_returns_the_stored_polygons(tmp_path):
+    spine = [circle((1.0, -2.0), 6.0, z) for z in (0.0, 2.5, 5.0)]
+    rois = {"SpinalCord": spine, "Iso": [np.array([[0.0, 0.0, 0.0]])]}
+    path = write_rtstruct(tmp_path / "rs.dcm", rois, kinds={"Iso": "POINT"})
+    contours = read_contours(path)
+    assert list(contours) == ["SpinalCord"]  # POINT ROIs are not volumes
+    for read, written in zip(contours["SpinalCord"], spine, strict=True):
+        np.testing.assert_allclose(read, written, atol=1e-6)  # ContourData is written with 6 decimals
+    assert list(read_contours(path, names=["spinal cord"])) == ["spinal cord"]  # synonyms, keyed by the asked name
+    with pytest.raises(GeometryError, match="frame of reference"):
+        read_contours(path, frame_of_reference_uid="9.9.9")
