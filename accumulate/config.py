@@ -49,6 +49,12 @@ Paths are relative to the configuration file. Every error names the file and the
     [structures.rename]             # this case's structure name -> the name the settings use
     "Cord PRV0" = "SpinalCord"
 
+    [dvh]
+    method = "structure"            # structure: each structure sampled on its own fine grid (accumulate.evaluation.
+                                    # sampling), doses interpolated at the samples; grid: voxel centres of the dose grid
+    end_caps = "full"               # full: the end contours' slabs reach half a plane spacing beyond; half: they stop
+    # resolution_mm = 0.5           # default: from each structure's size (0.2-1 mm, coarser for large organs)
+
     [output]
     dir = "out"
 
@@ -83,7 +89,19 @@ from .names import normalise
 from .plausibility import Checks, Finding
 from .radiobiology.recovery import RecoveryModel, recovery_model
 
-SECTIONS = ("course", "registration", "warp", "radiobiology", "recovery", "constraints", "structures", "output", "run", "accept")
+SECTIONS = (
+    "course",
+    "registration",
+    "warp",
+    "radiobiology",
+    "recovery",
+    "constraints",
+    "structures",
+    "dvh",
+    "output",
+    "run",
+    "accept",
+)
 COURSE_KEYS = (
     "name",
     "dicom",
@@ -106,6 +124,7 @@ PRESETS = ("fast", "accurate")
 REGISTRATIONS = ("none", "rigid", *PRESETS)
 BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-host")
 OVERLAPS = ("shared", "own")
+DVH_METHODS = ("structure", "grid")
 #: [accept] keys that are not values of a check.
 ACCEPT_FLAGS = ("absent_structures", "patient_ids", "unverified_identity")
 
@@ -149,6 +168,9 @@ class RunConfig:
     alpha_beta_priority: str | tuple[str, ...] = "lowest"
     reference_dose_per_fraction: float = 2.0
     overlaps: str = "shared"
+    dvh_method: str = "structure"
+    dvh_end_caps: str = "full"
+    dvh_resolution_mm: float | None = None
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
@@ -353,6 +375,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     structures = TableReader(top.get("structures", dict, {}), f"{where}: [structures]", ("rename",))
     rename_table = structures.get("rename", dict, {})
     rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
+    dvh = TableReader(top.get("dvh", dict, {}), f"{where}: [dvh]", ("method", "end_caps", "resolution_mm"))
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
     subsamples = warp.get("subsamples", int, 2)
@@ -369,6 +392,9 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         "alpha_beta_priority": priority if isinstance(priority, str) else tuple(priority),
         "reference_dose_per_fraction": radio.number("reference_dose_per_fraction", 2.0, strict=False),
         "overlaps": radio.choice("overlaps", OVERLAPS, "shared"),
+        "dvh_method": dvh.choice("method", DVH_METHODS, "structure"),
+        "dvh_end_caps": dvh.choice("end_caps", ("full", "half"), "full"),
+        "dvh_resolution_mm": dvh.number("resolution_mm"),
         "recovery": _recovery(top.get("recovery", dict, {}), where),
         "constraints": _constraints(top.get("constraints", dict), where, base),
         "structure_rename": {old: rename.get(old, str) for old in rename_table},

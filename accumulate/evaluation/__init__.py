@@ -1,6 +1,6 @@
 """Cumulative DVHs, dose-volume metrics, constraint sets with their published semantics, and verdicts."""
 
-from ._points import values_at_points
+from ._points import support_voxels, values_at_points
 from .constraints import (
     Constraint,
     ConstraintSet,
@@ -44,5 +44,6 @@ __all__ = [
     "quantity_name",
     "sample_structure",
     "sample_structures",
+    "support_voxels",
     "values_at_points",
 ]

@@ -59,3 +59,22 @@ def values_at_points(volume: Volume, points_mm: np.ndarray) -> tuple[np.ndarray,
         values[first : first + _CHUNK] = total
         outside[first : first + _CHUNK] = out
     return values, outside
+
+
+def support_voxels(grid, points_mm: np.ndarray) -> np.ndarray:
+    """The flat indices (n, 8) of the voxels each point's trilinear value depends on (:func:`values_at_points`).
+
+    A dose bound kept in all eight voxels holds at the point too (a convex combination), so these
+    are the voxels a limit on a structure's samples binds in a voxel map. Points outside the
+    grid get the nearest voxels of its face.
+    """
+    shape = np.asarray(grid.shape)
+    strides = np.asarray([shape[1] * shape[2], shape[2], 1])
+    index = np.clip(grid.index_from_world(np.asarray(points_mm, dtype=float)), 0.0, shape - 1.0)
+    low = np.minimum(np.floor(index), np.maximum(shape - 2, 0)).astype(np.int64)
+    high = np.minimum(low + 1, shape - 1)
+    corners = []
+    for corner in range(8):
+        pick = [(corner >> axis) & 1 for axis in range(3)]
+        corners.append(sum(np.where(pick[a], high[:, a], low[:, a]) * strides[a] for a in range(3)))
+    return np.stack(corners, axis=1)

@@ -11,14 +11,14 @@ computed at each point from the point's own dose per fraction (D/n), never from 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import InputError
 from ..radiobiology import max_additional_dose
 from .constraints import Constraint, equivalent_x
-from .dvh import DVH
+from .dvh import DVH, dvh_from_points
 
 
 def quantity_name(x: float) -> str:
@@ -51,8 +51,12 @@ class CoursePart:
 class StructureDoses:
     """Everything a DVH of one structure needs, at its points (each with its volume, cm^3).
 
-    ``index`` holds the points' voxels on the reference dose grid (flat indices); ``alpha_beta``
-    is per point (Gy). :meth:`values` forms any quantity of any scope.
+    ``index`` holds, per point, the voxels of the reference dose grid its dose depends on (flat
+    indices, shape (n,) or (n, k): the voxel itself, or the 8 of its trilinear support);
+    ``alpha_beta`` is per point (Gy). ``regions`` (``"surface"``, ``"core"``: (n,) bool) and
+    ``method`` come from structure sampling; without regions the points are grid voxels and the
+    DVH counts each whole (a step DVH), with them the DVH is the samples' linear one.
+    :meth:`values` forms any quantity of any scope.
     """
 
     name: str
@@ -60,6 +64,15 @@ class StructureDoses:
     volumes_cc: np.ndarray
     alpha_beta: np.ndarray
     parts: tuple[CoursePart, ...]
+    regions: Mapping[str, np.ndarray] = field(default_factory=dict)
+    method: str = "grid voxels (voxel centres inside the contours)"
+
+    def dvh(self, values: np.ndarray) -> DVH:
+        """The DVH of ``values`` (one per point): linear over samples, step over grid voxels."""
+        if self.regions:
+            return dvh_from_points(values, self.volumes_cc, self.name, regions=self.regions, method=self.method)
+        order = np.argsort(values, kind="stable")[::-1]
+        return DVH(self.name, values[order], self.volumes_cc[order])
 
     def chosen(self, scope: str) -> tuple[list[CoursePart], bool]:
         """The courses a scope sums, and whether their recovery discount applies."""
@@ -93,11 +106,6 @@ class StructureDoses:
         return total
 
 
-def _dvh(name: str, values: np.ndarray, volumes_cc: np.ndarray) -> DVH:
-    order = np.argsort(values, kind="stable")[::-1]
-    return DVH(name, values[order], volumes_cc[order])
-
-
 class _Quantity(Mapping):
     """{structure: DVH} of one (scope, quantity), computed on first use; empty structures are absent."""
 
@@ -118,18 +126,24 @@ class CaseDoses(Mapping):
     """The case's DVHs in any quantity: ``dvh(structure, scope, quantity, alpha_beta, region)`` (a DoseTable), and
     as ``{(scope, quantity): {structure: DVH}}`` for the tables and files. Computed when asked for, then kept."""
 
-    def __init__(self, structures: Mapping[str, StructureDoses], intervals: Mapping[str, float], x: float) -> None:
+    def __init__(self, structures: Mapping[str, StructureDoses], intervals: Mapping[str, float], x: float,
+                 prescription_gy: float | None = None) -> None:  # fmt: skip
         self.structures, self.intervals, self.x = dict(structures), dict(intervals), x
+        self.prescription_gy = prescription_gy
         self._cache: dict[tuple, DVH] = {}
 
     def dvh(self, structure: str, scope: str, quantity: str, alpha_beta: float | None = None, region: str = "whole") -> DVH:
-        if region != "whole":
-            raise InputError(f"the {region} of a structure needs structure sampling, which this run did not do")
+        """The DVH of ``structure`` (KeyError when it has no point on the dose grid); ``region``: whole, surface, core."""
         key = (structure, scope, quantity, alpha_beta)
         if key not in self._cache:
             doses = self.structures[structure]
-            self._cache[key] = _dvh(structure, doses.values(scope, quantity, alpha_beta), doses.volumes_cc)
-        return self._cache[key]
+            self._cache[key] = doses.dvh(doses.values(scope, quantity, alpha_beta))
+        h = self._cache[key]
+        if region == "whole":
+            return h
+        if not self.structures[structure].regions:
+            raise InputError(f'the {region} of {structure} needs structure sampling ([dvh] method = "structure")')
+        return h.region(region)
 
     def interval_months(self, structure: str) -> float | None:
         """Months since the prior course with the highest EQDx (before recovery) in ``structure``."""

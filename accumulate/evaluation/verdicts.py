@@ -144,7 +144,7 @@ def _one(c: Constraint, match: Match, table: DoseTable, accept_absent: Callable[
     months = table.interval_months(match.found)
     try:
         h = table.dvh(match.found, _scope(c), c.quantity, c.alpha_beta, c.region)
-        value = h.metric(c.metric)
+        value = h.metric(c.metric, prescription_gy=getattr(table, "prescription_gy", None))
     except KeyError:
         return skipped(f"{EMPTY}: {match.found} has no volume inside the dose grid")
     except InputError as exc:

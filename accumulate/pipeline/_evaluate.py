@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..accumulation import CourseDose, cumulative_eqd2
-from ..evaluation import CaseDoses, CoursePart, StructureDoses, Verdict, headroom, quantity_name
+from ..evaluation import CaseDoses, CoursePart, StructureDoses, Verdict, headroom, quantity_name, support_voxels, values_at_points
 from ..evaluation import evaluate as verdicts_for
 from ..evaluation.verdicts import MET, NOT_MET, ONE_SIDE
 from ..geometry import Volume
 from ..radiobiology import eqd2, residual_map
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
-from ..radiobiology.recovery import NoRecovery
 from ._prepare import Prepared
 from ._stages import Stages, quiet
 
@@ -67,33 +66,102 @@ class Evaluation:
     reported: tuple[tuple[str, str], ...] = field(default=())
 
 
-def _structure_doses(prepared: Prepared, residuals: Mapping[str, Volume], own: bool) -> dict[str, StructureDoses]:
-    """Each non-empty structure's points (voxels of its mask) with every course's dose and the parameters there."""
+@dataclass(frozen=True)
+class _Points:
+    """One structure's points: flat voxel of each (for membership), the voxels its dose depends on, volumes, regions."""
+
+    voxel: np.ndarray
+    support: np.ndarray
+    volumes_cc: np.ndarray
+    doses: dict[str, np.ndarray]
+    regions: dict[str, np.ndarray]
+    method: str
+
+
+def _grid_points(prepared: Prepared, name: str) -> _Points | None:
+    mask = prepared.masks[name]
+    index = np.flatnonzero(np.asarray(mask.to_numpy().array, dtype=float).reshape(-1) >= OCCUPANCY_THRESHOLD)
+    if index.size == 0:
+        return None
+    volumes = np.full(index.size, mask.grid.voxel_volume_mm3 / 1000.0)
+    courses = {p.name: prepared.warped[p.name] for p in prepared.priors} | {prepared.reference.name: prepared.reference.dose}
+    doses = {course: np.asarray(v.to_numpy().array, dtype=float).reshape(-1)[index] for course, v in courses.items()}
+    return _Points(index, index, volumes, doses, {}, "grid voxels: voxel centres of the dose grid inside the contours")
+
+
+def _sampled_points(prepared: Prepared, name: str) -> _Points | None:
+    samples = prepared.samples.get(name)
+    if samples is None:
+        return None
+    grid = prepared.reference.dose.grid
+    voxel = np.ravel_multi_index(
+        tuple(np.clip(np.rint(grid.index_from_world(samples.points_mm)).astype(int), 0, np.asarray(grid.shape) - 1).T),
+        grid.shape,
+    )
+    courses = {p.name: prepared.warped[p.name] for p in prepared.priors} | {prepared.reference.name: prepared.reference.dose}
+    doses = {course: values_at_points(v, samples.points_mm)[0] for course, v in courses.items()}
+    regions = {"surface": samples.surface, "core": samples.core}
+    return _Points(voxel, support_voxels(grid, samples.points_mm), samples.volumes_cc, doses, regions, samples.method)
+
+
+def _shared(name: str, voxel: np.ndarray, values: Mapping[str, float], order: list[str], masks: Mapping[str, Volume],
+            default: float) -> np.ndarray:  # fmt: skip
+    """Per point, the value of the first structure in ``order`` that holds it (the structure itself holds all its points;
+    another one when the point's voxel is in its mask), else ``default``: the overlap rule of the parameter maps."""
+    out = np.full(voxel.shape, np.nan)
+    for other in order:
+        holds = np.ones(voxel.shape, bool) if other == name else (
+            np.asarray(masks[other].array, dtype=float).reshape(-1)[voxel] >= OCCUPANCY_THRESHOLD)  # fmt: skip
+        out = np.where(np.isnan(out) & holds, values[other], out)
+    return np.where(np.isnan(out), default, out)
+
+
+def _ab_order(prepared: Prepared) -> list[str]:
+    values, priority = prepared.maps.alpha_beta_values, prepared.config.alpha_beta_priority
+    if priority == "lowest":
+        return sorted(values, key=lambda n: values[n])
+    if priority == "highest":
+        return sorted(values, key=lambda n: -values[n])
+    return [prepared.checks.matches[n].found for n in priority if prepared.checks.matches[n].found in values]
+
+
+def _structure_doses(prepared: Prepared, own: bool) -> dict[str, StructureDoses]:
+    """Each non-empty structure's points with every course's dose and the parameters there.
+
+    The points are the structure's samples (``[dvh] method = "structure"``) or its voxels on the
+    dose grid ("grid"). Parameters: with ``own``, the structure's own alpha/beta and recovery at
+    every point; otherwise the overlap rule of the maps (a point in several structures with
+    parameters takes the priority's alpha/beta and the least recovery).
+    """
     config, maps, reference = prepared.config, prepared.maps, prepared.reference
-    ab_map = np.asarray(maps.alpha_beta.array, dtype=float).reshape(-1)
+    points_of = _sampled_points if config.dvh_method == "structure" else _grid_points
+    ab_values, ab_order = maps.alpha_beta_values, _ab_order(prepared)
     out = {}
-    for name, mask in prepared.masks.items():
-        occupancy = np.asarray(mask.to_numpy().array, dtype=float).reshape(-1)
-        index = np.flatnonzero(occupancy >= OCCUPANCY_THRESHOLD)
-        if index.size == 0:
+    for name in prepared.masks:
+        points = points_of(prepared, name)
+        if points is None:
             continue
-        volumes = np.full(index.size, mask.grid.voxel_volume_mm3 / 1000.0)
+        n = points.volumes_cc.shape
         if own:
-            alpha_beta = np.full(index.size, maps.alpha_beta_values.get(name, config.alpha_beta_default))
-            model = maps.recovery.get(name, NoRecovery())
-        else:
-            alpha_beta = ab_map[index]
+            alpha_beta = np.full(n, ab_values.get(name, config.alpha_beta_default))
+        else:  # a structure without a value of its own takes the others' where they hold the point
+            holder = name if name in ab_values else ""
+            alpha_beta = _shared(holder, points.voxel, ab_values, ab_order, prepared.masks, config.alpha_beta_default)
         parts = []
         for prior in prepared.priors:
+            months = prepared.intervals[prior.name]
+            residual_of = {other: 1.0 - model.recovered(months) for other, model in maps.recovery.items()}
             if own:
-                residual = np.full(index.size, 1.0 - model.recovered(prepared.intervals[prior.name]))
+                residual = np.full(n, residual_of.get(name, 1.0))
             else:
-                residual = np.asarray(residuals[prior.name].array, dtype=float).reshape(-1)[index]
-            dose = np.asarray(prepared.warped[prior.name].array, dtype=float).reshape(-1)[index]
-            parts.append(CoursePart(prior.name, dose, prior.fractions, prior.config.rbe, residual, True))
-        dose = np.asarray(reference.dose.to_numpy().array, dtype=float).reshape(-1)[index]
-        parts.append(CoursePart(reference.name, dose, reference.fractions, reference.config.rbe, np.ones(index.size), False))
-        out[name] = StructureDoses(name, index, volumes, alpha_beta, tuple(parts))
+                order = sorted(residual_of, key=lambda other: -residual_of[other])  # the least recovery first
+                holder = name if name in residual_of else ""
+                residual = _shared(holder, points.voxel, residual_of, order, prepared.masks, 1.0)
+            parts.append(CoursePart(prior.name, points.doses[prior.name], prior.fractions, prior.config.rbe, residual, True))
+        parts.append(CoursePart(reference.name, points.doses[reference.name], reference.fractions, reference.config.rbe,
+                                np.ones(n), False))  # fmt: skip
+        out[name] = StructureDoses(name, points.support, points.volumes_cc, alpha_beta, tuple(parts), points.regions,
+                                   points.method)  # fmt: skip
     return out
 
 
@@ -136,7 +204,8 @@ def remaining_dose(prepared: Prepared, verdicts: list[Verdict], doses: CaseDoses
         structure = doses.structures[v.structure_found]
         limit = c.tiers_for(v.interval_months)[0].limit
         headroom_ = headroom(c, structure, limit, reference.fractions, reference.config.rbe)
-        remaining[structure.index] = np.fmin(remaining[structure.index], headroom_)
+        support = structure.index.reshape(len(headroom_), -1)
+        np.fmin.at(remaining, support.ravel(), np.repeat(headroom_, support.shape[1]))
     return reference.dose.with_array(remaining.reshape(grid.shape), quantity="remaining_dose", unit="Gy")
 
 
@@ -161,7 +230,8 @@ def evaluate(prepared: Prepared, stages: Stages | None = None) -> Evaluation:
 
     stages.start("DVHs and constraints")
     own = config.overlaps == "own"
-    table = CaseDoses(_structure_doses(prepared, residuals, own), prepared.intervals, x)
+    rx = reference.plan.prescription_gy if reference.plan is not None else None
+    table = CaseDoses(_structure_doses(prepared, own), prepared.intervals, x, rx)
     quantity = quantity_name(x)
     reported = (("cumulative", quantity), ("cumulative", "physical"), ("new_course", quantity), ("new_course", "physical"),
                 ("prior_residual", quantity))  # fmt: skip
@@ -169,7 +239,7 @@ def evaluate(prepared: Prepared, stages: Stages | None = None) -> Evaluation:
     if config.constraints:
         verdicts = verdicts_for(config.constraints, table, prepared.checks.matches.__getitem__, None, config.accepts_absent)
         if not own and prepared.checks.overlaps:
-            own_table = CaseDoses(_structure_doses(prepared, residuals, True), prepared.intervals, x)
+            own_table = CaseDoses(_structure_doses(prepared, True), prepared.intervals, x, rx)
             verdicts = _overlap_notes(prepared, verdicts, own_table)
     remaining = remaining_dose(prepared, verdicts, table)
     stages.done()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ import numpy as np
 from ..config import RunConfig
 from ..density import density_from_ct
 from ..errors import InputError
-from ..geometry import DisplacementField, Volume
-from ..io import read_structures
+from ..evaluation import StructureSamples, sample_structures, values_at_points
+from ..geometry import DisplacementField, Grid, Volume
+from ..io import read_contours, read_structures
+from ..plausibility import WARNING, Finding
 from ..registration import body_mask
 from ..warp import warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
@@ -39,7 +41,8 @@ class Preflight:
 
     ``masks`` and ``maps`` live on the reference course's dose grid; ``intervals`` are months
     from each prior course to the reference; ``bodies`` the body mask of each course's CT (or
-    None); ``checks`` what the checks found (see ``_preflight``).
+    None); ``checks`` what the checks found (see ``_preflight``); ``samples`` each reference
+    structure sampled at its own resolution (``[dvh] method = "structure"``; empty for "grid").
     """
 
     config: RunConfig
@@ -50,6 +53,7 @@ class Preflight:
     masks: dict[str, Volume]
     maps: ParameterMaps
     checks: CaseChecks
+    samples: dict[str, StructureSamples] = field(default_factory=dict)
 
     @property
     def priors(self) -> list[LoadedCourse]:
@@ -113,6 +117,29 @@ def _finite_or_zero(volume: Volume, course: str, masks: Mapping[str, Volume], no
     return volume.with_array(np.where(outside, 0.0, volume.array))
 
 
+def _samples(config: RunConfig, reference: LoadedCourse, grid: Grid, checks: CaseChecks) -> dict[str, StructureSamples]:
+    """Each reference structure sampled on its own fine grid, cut to the dose grid (the cut said in findings)."""
+    contours = renamed(read_contours(reference.structures_path), config.structure_rename, str(reference.structures_path),
+                       strict=True)  # fmt: skip
+    options = {"end_caps": config.dvh_end_caps, "single_plane_mm": grid.spacing_mm[2]}
+    if config.dvh_resolution_mm is not None:
+        options["resolution_mm"] = config.dvh_resolution_mm
+    out = {}
+    for name, sampled in sample_structures(contours, **options).items():
+        _, outside = values_at_points(reference.dose, sampled.points_mm)
+        if outside.all():
+            if name not in checks.empty:
+                checks.empty.append(name)
+            continue
+        if outside.any():
+            share = float(sampled.volumes_cc[outside].sum() / max(sampled.total_cc, 1e-12))
+            message = f"{100 * share:.1f} % of {name}'s volume lies outside the reference dose grid: its DVH covers the rest"
+            checks.findings.append(Finding(f"structure.{name}", round(share, 4), WARNING if share > 0.001 else "ok", message))
+            sampled = sampled.subset(~outside, "cut to the dose grid")
+        out[name] = sampled
+    return out
+
+
 def preflight(config: RunConfig, stages: Stages) -> Preflight:
     """Stages 1-2 for ``config``: read the courses, check them, match the structures, paint the parameter maps.
 
@@ -136,12 +163,13 @@ def preflight(config: RunConfig, stages: Stages) -> Preflight:
     found = read_structures(reference.structures_path, grid)
     masks = renamed(found, config.structure_rename, str(reference.structures_path), strict=True)
     structure_findings(masks, reference.structures_path, checks)
+    samples = _samples(config, reference, grid, checks) if config.dvh_method == "structure" else {}
     match_settings_names(config, masks, checks)
     maps = parameter_maps(config, grid, masks, intervals, checks.matches)
     checks.overlaps = overlaps(config, masks, maps.alpha_beta_values, maps.recovery, intervals)
     unused_accepts(config, checks)
     stages.done()
-    return Preflight(config, courses, reference, intervals, bodies, masks, maps, checks)
+    return Preflight(config, courses, reference, intervals, bodies, masks, maps, checks, samples)
 
 
 def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:

@@ -32,6 +32,8 @@ alpha_beta_default = 3.0
 model = "cord-conservative"
 [constraints]
 set = "hn-reirradiation"
+[dvh]
+method = "grid"  # the expected values are worked out at the voxel centres of the masks
 """
 
 

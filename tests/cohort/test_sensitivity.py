@@ -19,6 +19,8 @@ from accumulate.cohort import read_grid, run_cohort
 BASE = """
 [radiobiology]
 alpha_beta_default = 3.0
+[dvh]
+method = "grid"  # the expected values are worked out at the voxel centres of the masks
 [[constraints.constraint]]
 structure = "SpinalCord"
 metric = "Dmax"
