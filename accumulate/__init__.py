@@ -43,14 +43,12 @@ from .radiobiology import (
     residual_map,
 )
 from .registration import read_field, register, write_field
-from .warp import PriorCourse, WarpResult, accumulate_warped, warp_dose
+from .warp import WarpResult, warp_dose
 
 __all__ = [
     "warp_dose",
     "density_from_ct",
-    "accumulate_warped",
     "WarpResult",
-    "PriorCourse",
     "AccumulateError",
     "AmbiguousStructure",
     "AccumulationResult",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._arrays import is_cupy
+from ._arrays import array_module, is_cupy
 from ._validate import finite_array, positive_number
 from .errors import InputError
 from .geometry import Grid, Volume
@@ -47,11 +47,10 @@ class CourseDose:
     residual: float | Volume = 1.0
 
 
-def residual_row(value: Any, grid: Grid, name: str, backend: str, dtype: Any) -> tuple[Any, float]:
-    """A course's residual (1 - recovered) checked where it lives and placed on the backend.
+def _residual(value: Any, grid: Grid, name: str, backend: str, dtype: Any) -> Any:
+    """A course's residual (1 - recovered) checked where it lives, as a row of one value per voxel on the backend.
 
-    Returns the row (length n, or 1 for a scalar) and its stride (1.0 or 0.0). The values must
-    be finite fractions in [0, 1].
+    The values must be finite fractions in [0, 1].
     """
     residual = as_map(value, grid, f"residual of course {name!r}")
     residual = residual if is_cupy(residual) else np.asarray(residual, dtype=float)
@@ -60,7 +59,8 @@ def residual_row(value: Any, grid: Grid, name: str, backend: str, dtype: Any) ->
         raise InputError(
             f"residual of course {name!r} must be a fraction in [0, 1] (1 - recovered), got up to {float(residual.max()):g}"
         )
-    return place(residual, backend, dtype), 1.0 if residual.ndim else 0.0
+    row = place(residual, backend, dtype)
+    return row if row.size == grid.size else array_module(row).broadcast_to(row.reshape(1), (grid.size,))
 
 
 @dataclass(frozen=True)
@@ -113,20 +113,21 @@ def cumulative_eqd2(
     name, ops = operations(backend)
     dtype = result_dtype(*(op.array for op in dose_ops))
 
-    residual_rows = [residual_row(c.residual, grid, c.name, name, dtype)[0] for c in courses]
     for op in dose_ops:
         finite_array(op.array, op.name, minimum=0.0)
+    residuals = [_residual(c.residual, grid, c.name, name, dtype) for c in courses]
     ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
     finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)
 
-    doses = [place(op.array, name, dtype) for op in dose_ops]
+    xp = array_module(residuals[0])
+    doses = xp.stack([place(op.array, name, dtype) for op in dose_ops])  # (K, n): one compiled loop for any K
     limit_array = None
     if limit is not None:
         grid.require_same(limit.grid, "the courses and the limit map")
         limit_array = place(limit.array, name, dtype)
         new_fractions = positive_number(new_fractions, "new_fractions")
     cumulative, remaining = ops.accumulate_courses(
-        doses, place(np.asarray(fractions), name, dtype), place(np.asarray(rbes), name, dtype), residual_rows,
+        doses, np.asarray(fractions, dtype=np.float64), np.asarray(rbes, dtype=np.float64), xp.stack(residuals),
         place(ab.array, name, dtype), float(ref_dose), limit_array, new_fractions or 1.0,
     )  # fmt: skip
     template = dose_ops[0]

@@ -24,7 +24,7 @@ Paths are relative to the configuration file. Every error names the file and the
 
     [warp]
     method = "mass"                 # mass | direct
-    subsamples = 2
+    subsamples = 1
 
     [radiobiology]
     alpha_beta_default = 3.0
@@ -162,7 +162,7 @@ class RunConfig:
     reference_index: int
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     warp_method: str = "mass"
-    subsamples: int = 2
+    subsamples: int = 1
     alpha_beta_default: float = 3.0
     alpha_beta: Mapping[str, float] = field(default_factory=dict)
     alpha_beta_priority: str | tuple[str, ...] = "lowest"
@@ -378,7 +378,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     dvh = TableReader(top.get("dvh", dict, {}), f"{where}: [dvh]", ("method", "end_caps", "resolution_mm"))
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
-    subsamples = warp.get("subsamples", int, 2)
+    subsamples = warp.get("subsamples", int, 1)
     if subsamples < 1:
         raise ConfigError(f"{where}: [warp].subsamples must be >= 1, got {subsamples}")
     settings = {

@@ -1,24 +1,24 @@
-"""Time dose warping and the fused accumulation on every available backend against scipy, SimpleITK, plastimatch.
+"""Time dose warping and the accumulation over courses on every available backend (and, optionally, peers).
 
-One run times, on dose grids of 128^3, 256^3 and 512 x 512 x 160 (2 mm voxels, float32): our
-``direct`` and ``mass`` warps and the fused accumulation (two prior courses sharing one field,
-plus the current course, with an alpha/beta map and a limit) on each backend; and, on the same
-field, ``scipy.ndimage.map_coordinates(order=1)``, SimpleITK ``Resample`` with a
-``DisplacementFieldTransform`` and the ``plastimatch warp`` command. It measures the machine's
+One run times, on target grids of 128^3, 256^3 and 512 x 512 x 200 voxels (2 mm, float32 inputs):
+
+* ``direct`` with the field on the target grid (u read, ``direct_aligned``) and on a grid of its
+  own (u interpolated, ``direct``), ``mass`` with the default k and with k = 2 (field interpolated);
+* the production path of a run, ``accumulate_<K>``: K prior courses (each with its own field) warped
+  with ``mass``, then :func:`accumulate.cumulative_eqd2` with an alpha/beta map, residuals and a
+  limit; and ``lq_<K>``, that last pass alone (what fusing it into the warp could save at most);
+* on CuPy also ``*_with_transfers``: host inputs, results back on the host.
+
+Ratios are taken within one run, the kernels timed in interleaved rounds (the best of each kept),
+so that a shared machine's changing load biases none of them. It measures the
 memory bandwidth (a parallel copy), states the bytes each kernel must move per voxel and so its
-bandwidth-bound rate, prints voxels/s and ratios, and writes JSON to ``benchmarks/results/``.
-
-The field lives on the target grid (as the peers need it), so ``direct`` reads u without
-interpolating it; ``mass`` interpolates u at k^3 sub-samples per voxel.
+bandwidth-bound rate, and writes JSON to ``benchmarks/results/`` (or ``--output``).
 
 Usage::
 
-    python benchmarks/bench_warp.py                      # all sizes, every available backend
-    python benchmarks/bench_warp.py --sizes 128 --repeat 3
-    python benchmarks/bench_warp.py --output benchmarks/results/warp_gpu.json   # on a GPU machine
-
-On a machine with CuPy and a CUDA device the ``cupy`` backend is timed too (device-resident
-inputs, synchronised, no host transfers inside the timing) against the card's copy bandwidth.
+    python benchmarks/bench_warp.py                          # all sizes, numba and cuda-host (and cupy)
+    python benchmarks/bench_warp.py --sizes 128 --repeat 3 --peers
+    python benchmarks/bench_warp.py --backends cupy --output $OUT/warp_gpu.json   # on a GPU machine
 """
 
 from __future__ import annotations
@@ -40,18 +40,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "warp"))
 from warp_phantoms import gaussian_dose, layered_density, smooth_field  # noqa: E402
 
 from accumulate import DisplacementField, Grid, Volume, available_backends  # noqa: E402
-from accumulate.accumulation import CourseDose  # noqa: E402
-from accumulate.warp import DEFAULT_SUBSAMPLES, PriorCourse, accumulate_warped, warp_dose  # noqa: E402
+from accumulate.accumulation import CourseDose, cumulative_eqd2  # noqa: E402
+from accumulate.warp import DEFAULT_SUBSAMPLES, warp_dose  # noqa: E402
 
-SIZES = {"64": (64, 64, 64), "128": (128, 128, 128), "256": (256, 256, 256), "512x512x160": (160, 512, 512)}
+SIZES = {"64": (64, 64, 64), "128": (128, 128, 128), "256": (256, 256, 256), "512x512x200": (200, 512, 512)}
 RESULTS = Path(__file__).resolve().parent / "results"
 F32 = 4
 # bytes that must cross the memory bus per target voxel (float32, each input read once, outputs written once)
 BYTES_PER_VOXEL = {
-    "direct": 3 * F32 + F32 + F32,  # field u, dose, output
-    "mass": 3 * F32 + 2 * F32 + 2 * F32,  # field u, dose, density, output dose and mass
-    "fused": 3 * F32 + 2 * (2 * F32) + F32 + F32 + F32 + 2 * F32,  # shared u, 2 x (dose, density), current, a/b, limit, 2 outputs
+    "direct_aligned": 3 * F32 + F32 + F32,  # u, dose, output
+    "direct": 3 * F32 + F32 + F32,  # u (coarser grid: at most as much), dose, output
+    "mass": 3 * F32 + 2 * F32 + 2 * F32,  # u, dose, density, output dose and mass
 }
+COURSES = (1, 2, 3)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -90,37 +91,99 @@ def device_bandwidth() -> float:
     return 2 * src.nbytes / _timed(lambda: cupy.copyto(dst, src), 10, cupy.cuda.Device().synchronize)
 
 
+def device_name() -> str | None:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    except Exception:  # no CuPy or no device
+        return None
+
+
 def case(shape):
+    """Target grid, dose, density (float32), K fields on a 2.5 mm grid of their own, and one on the target grid."""
     grid = Grid(shape, origin_mm=tuple(-float(n) for n in shape[::-1]), spacing_mm=(2.0, 2.0, 2.0))
+    own = Grid(tuple(int(n * 2 / 2.5) + 3 for n in shape), origin_mm=tuple(-float(n) - 2.5 for n in shape[::-1]),
+               spacing_mm=(2.5, 2.5, 2.5))  # fmt: skip
     f32 = lambda v: Volume(v.array.astype(np.float32), v.grid, v.quantity, v.unit)  # noqa: E731
-    field = smooth_field(grid, amplitude_mm=3.0)
-    return (
-        grid,
-        f32(gaussian_dose(grid, (5.0, -3.0, 2.0), 40.0)),
-        f32(layered_density(grid)),
-        DisplacementField(field.array.astype(np.float32), grid),
-    )
+    fields = [DisplacementField(smooth_field(own, a).array.astype(np.float32), own) for a in (3.0, 2.0, 2.5)]
+    aligned = DisplacementField(smooth_field(grid, 3.0).array.astype(np.float32), grid)
+    return grid, f32(gaussian_dose(grid, (5.0, -3.0, 2.0), 40.0)), f32(layered_density(grid)), fields, aligned
 
 
 # --- our backends ------------------------------------------------------------------------------
-def ours(backend, grid, dose, density, field, repeat):
+def ours(backend, grid, dose, density, fields, aligned, repeat, mass_k2=True):
     sync = lambda: None  # noqa: E731
+    host = (dose, density, fields, aligned)
     if backend == "cupy":
         import cupy
 
         sync = cupy.cuda.Device().synchronize
         dose, density = (Volume(cupy.asarray(v.array), v.grid, v.quantity, v.unit) for v in (dose, density))
-        field = DisplacementField(cupy.asarray(field.array), field.grid)
-    current = CourseDose("current", dose, 10)
-    priors = [PriorCourse(f"prior {i}", dose, 5, field, density=density, residual=0.5) for i in range(2)]
-    ab = Volume(dose.array * 0 + 3.0, grid, "alpha_beta", "Gy")
-    limit = Volume(dose.array * 0 + 100.0, grid, "eqd2", "Gy")
+        fields = [DisplacementField(cupy.asarray(f.array), f.grid) for f in fields]
+        aligned = DisplacementField(cupy.asarray(aligned.array), aligned.grid)
+    xp = np
+    if backend == "cupy":
+        import cupy as xp
+    ab = Volume(xp.where(xp.arange(grid.size).reshape(grid.shape) % 3 == 0, 3.0, 10.0).astype(np.float32), grid)
+    limit = Volume(xp.full(grid.shape, 100.0, dtype=np.float32), grid)
+    residual = Volume(xp.full(grid.shape, 0.7, dtype=np.float32), grid, "residual_fraction", "1")
+
+    def mass(f, k=DEFAULT_SUBSAMPLES, inputs=(dose, density)):
+        return warp_dose(inputs[0], f, moving_density=inputs[1], target_grid=grid, subsamples=k, backend=backend)
+
+    def lq(warped):
+        courses = [CourseDose(f"prior {i}", w, 5 + 10 * i, residual=residual) for i, w in enumerate(warped)]
+        return cumulative_eqd2(courses, ab, limit=limit, new_fractions=5, backend=backend)
+
+    def finite(volume):  # as the pipeline does: voxels mapping outside the prior dose grid count as 0 Gy
+        return volume.with_array(xp.nan_to_num(volume.array))
+
+    warped = [finite(mass(f).dose) for f in fields]
     runs = {
-        "direct": lambda: warp_dose(dose, field, method="direct", backend=backend),
-        "mass": lambda: warp_dose(dose, field, moving_density=density, backend=backend),
-        "fused": lambda: accumulate_warped(priors, current, ab, limit=limit, new_fractions=5, backend=backend),
+        "direct_aligned": lambda: warp_dose(dose, aligned, method="direct", backend=backend),
+        "direct": lambda: warp_dose(dose, fields[0], method="direct", target_grid=grid, backend=backend),
+        "mass": lambda: mass(fields[0]),
     }
-    return {name: _timed(run, repeat, sync) for name, run in runs.items()}
+    if mass_k2:
+        runs["mass_k2"] = lambda: mass(fields[0], 2)
+    for count in COURSES:
+        runs[f"lq_{count}"] = lambda count=count: lq(warped[:count])
+        runs[f"accumulate_{count}"] = lambda count=count: lq([finite(mass(fields[i]).dose) for i in range(count)])
+    if backend == "cupy":  # host inputs in, host results out: the transfers included
+        hd, hr, hf, ha = host
+        runs["direct_with_transfers"] = lambda: warp_dose(hd, hf[0], method="direct", target_grid=grid, backend="cupy").dose.array
+        runs["mass_with_transfers"] = lambda: warp_dose(hd, hf[0], moving_density=hr, target_grid=grid, backend="cupy").dose.array
+    return _round_robin(runs, repeat, sync)
+
+
+def _round_robin(runs, repeat, sync):
+    """Best wall time of each run over ``repeat`` rounds that take every run in turn (after a warm-up round).
+
+    Interleaving keeps the ratios fair on a machine whose load changes while the benchmark runs.
+    """
+    best = dict.fromkeys(runs, np.inf)
+    for round_ in range(repeat + 1):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            sync()
+            if round_:
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def ratios(times: dict[str, float]) -> dict[str, float]:
+    out = {
+        "mass / direct (field interpolated)": times["mass"] / times["direct"],
+        "mass / direct_aligned": times["mass"] / times["direct_aligned"],
+    }
+    if "mass_k2" in times:
+        out["mass k=2 / direct"] = times["mass_k2"] / times["direct"]
+    for count in COURSES:
+        out[f"accumulate {count} courses / one mass warp"] = times[f"accumulate_{count}"] / times["mass"]
+        out[f"sum over {count} courses / one mass warp"] = times[f"lq_{count}"] / times["mass"]
+    return out
 
 
 # --- peers -------------------------------------------------------------------------------------
@@ -179,41 +242,42 @@ def plastimatch_peer(grid, dose, field, repeat):
 # --- report ------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["128", "256", "512x512x160"], choices=list(SIZES))
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (best is kept); 1 for 512x512x160")
-    parser.add_argument("--backends", nargs="+", default=None, help="default: every available backend")
-    parser.add_argument("--max-numpy-voxels", type=float, default=3e5, help="largest grid for the (slow) numpy reference")
-    parser.add_argument("--max-host-voxels", type=float, default=2.2e6, help="largest grid for cuda-host (one CPU thread)")
+    parser.add_argument("--sizes", nargs="+", default=["128", "256", "512x512x200"], choices=list(SIZES))
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (best is kept); 1 above 2e7 voxels")
+    parser.add_argument("--backends", nargs="+", default=None, help="default: every available backend but numpy")
+    parser.add_argument("--no-k2", action="store_true", help="skip mass with k = 2 (slow on a CPU)")
+    parser.add_argument("--peers", action="store_true", help="also time scipy, SimpleITK and plastimatch on the same field")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
 
-    backends = args.backends or available_backends()
+    backends = args.backends or [b for b in available_backends() if b != "numpy"]
     bandwidth = {"host_bytes_per_s": host_bandwidth()}
     if "cupy" in backends:
         bandwidth["device_bytes_per_s"] = device_bandwidth()
     report = {
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "device": device_name(), "note": "ratios are within one run; a shared machine's load varies between runs"},
         "bandwidth": bandwidth,
         "bytes_per_voxel": BYTES_PER_VOXEL,
-        "subsamples": DEFAULT_SUBSAMPLES,
+        "default_subsamples": DEFAULT_SUBSAMPLES,
         "cases": [],
-    }
+    }  # fmt: skip
     device = bandwidth.get("device_bytes_per_s")
     on_device = f", device {device / 1e9:.0f} GB/s" if device else ""
     print(f"host memory bandwidth {bandwidth['host_bytes_per_s'] / 1e9:.1f} GB/s{on_device}")
     for size in args.sizes:
         shape = SIZES[size]
-        grid, dose, density, field = case(shape)
+        grid, dose, density, fields, aligned = case(shape)
         repeat = 1 if np.prod(shape) > 2e7 else args.repeat
-        entry = {"size": size, "voxels": grid.size, "repeat": repeat, "ours": {}, "peers": {}}
+        entry = {"size": size, "voxels": grid.size, "repeat": repeat, "ours": {}, "ratios": {}, "peers": {}}
         for backend in backends:
-            limit = {"numpy": args.max_numpy_voxels, "cuda-host": args.max_host_voxels}.get(backend, np.inf)
-            if grid.size > limit:
-                continue
-            entry["ours"][backend] = ours(backend, grid, dose, density, field, repeat)
-        entry["peers"]["scipy"] = scipy_peer(grid, dose, field, repeat)
-        entry["peers"]["SimpleITK"] = simpleitk_peer(grid, dose, field, repeat)
-        entry["peers"]["plastimatch"] = plastimatch_peer(grid, dose, field, repeat)
+            times = ours(backend, grid, dose, density, fields, aligned, repeat, mass_k2=not args.no_k2)
+            entry["ours"][backend] = times
+            entry["ratios"][backend] = ratios(times)
+        if args.peers:
+            entry["peers"]["scipy"] = scipy_peer(grid, dose, aligned, repeat)
+            entry["peers"]["SimpleITK"] = simpleitk_peer(grid, dose, aligned, repeat)
+            entry["peers"]["plastimatch"] = plastimatch_peer(grid, dose, aligned, repeat)
         report["cases"].append(entry)
         _print_case(entry, bandwidth)
         sys.stdout.flush()
@@ -225,15 +289,15 @@ def main() -> None:
 
 def _print_case(entry, bandwidth):
     n = entry["voxels"]
-    scipy_time = entry["peers"]["scipy"]["map_coordinates"]
     print(f"\n{entry['size']} ({n / 1e6:.1f} M voxels), best of {entry['repeat']}")
     for backend, times in entry["ours"].items():
         bw = bandwidth["device_bytes_per_s" if backend == "cupy" else "host_bytes_per_s"]
         for kernel, seconds in times.items():
-            bound = bw / BYTES_PER_VOXEL[kernel]
-            print(f"  {backend:>9} {kernel:>6}: {seconds:8.3f} s {n / seconds / 1e6:9.1f} Mvox/s "
-                  f"({n / seconds / bound:6.1%} of the bandwidth bound {bound / 1e6:8.0f} Mvox/s), "
-                  f"{scipy_time / seconds:6.2f}x scipy map_coordinates")  # fmt: skip
+            bound = bw / BYTES_PER_VOXEL.get(kernel.split("_with")[0].replace("_k2", ""), BYTES_PER_VOXEL["mass"])
+            print(f"  {backend:>9} {kernel:>22}: {seconds:8.3f} s {n / seconds / 1e6:9.1f} Mvox/s "
+                  f"({n / seconds / bound:6.1%} of the bandwidth bound)")  # fmt: skip
+        for what, value in entry["ratios"][backend].items():
+            print(f"  {backend:>9} {what}: {value:.2f}x")
     for peer, times in entry["peers"].items():
         for what, seconds in times.items():
             if isinstance(seconds, float):

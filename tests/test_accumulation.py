@@ -107,7 +107,9 @@ def test_remaining_dose_for_the_planned_course(grid, masks, any_backend):
 def test_fast_backends_match_reference_on_random_courses(fast_backend):
     rng = np.random.default_rng(7)
     grid = Grid((5, 6, 7))
-    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-5)):
+    # one precision rule on every backend: stored in the dtype, computed in float64, so float32 results
+    # differ from the reference by at most the final rounding (about 1 ulp)
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 3e-7)):
         courses = []
         for k in range(3):
             dose = Volume(rng.uniform(0, 70, grid.shape).astype(dtype), grid)
@@ -125,8 +127,22 @@ def test_fast_backends_match_reference_on_random_courses(fast_backend):
         assert got.cumulative.array.dtype == dtype
         np.testing.assert_allclose(got.cumulative.array, expected.cumulative.array, rtol=rtol)
         np.testing.assert_allclose(
-            got.remaining.array, expected.remaining.array, rtol=rtol, atol=1e-6 if dtype == np.float32 else 1e-12
+            got.remaining.array, expected.remaining.array, rtol=rtol, atol=rtol * np.nanmax(expected.remaining.array)
         )
+
+
+def test_numba_compiles_one_loop_for_any_number_of_courses():
+    from accumulate.radiobiology import _numba
+
+    grid = Grid((3, 4, 5))
+    compiled = []
+    for count in (1, 2, 3, 5):
+        courses = [CourseDose(f"c{k}", Volume(np.full(grid.shape, 10.0 + k), grid), 5) for k in range(count)]
+        result = acc.cumulative_eqd2(courses, 3.0, backend="numba")
+        expected = sum((10.0 + k) * (3 + (10.0 + k) / 5) / 5 for k in range(count))  # EQD2 of 2 Gy x 5 etc., a/b 3
+        np.testing.assert_allclose(result.cumulative.array, expected, rtol=1e-12)
+        compiled.append(len(_numba._accumulate.signatures))
+    assert compiled[1:] == compiled[:-1]  # courses travel as a (K, n) stack, not as a tuple per K
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import BACKENDS
 from ..distribution import install_hint
 
 HELP = "run the accumulation for every patient of a cohort manifest (CSV or TOML), locally or on a Dask cluster"
@@ -37,7 +38,7 @@ def configure(parser) -> None:
                             f"({install_hint('cohort')}, the same version) and the same paths")  # fmt: skip
     parser.add_argument("--sensitivity", type=Path, default=None, metavar="GRID.toml",
                         help="re-evaluate every patient over a grid of alpha/beta and recovery values")  # fmt: skip
-    parser.add_argument("--backend", default=None, choices=("auto", "numpy", "numba", "cupy"), help="compute backend")
+    parser.add_argument("--backend", default=None, choices=BACKENDS, help="compute backend")
 
 
 def run(args) -> int:

@@ -238,7 +238,6 @@ def write_demo_case(folder, *, size: str = "demo") -> DemoCase:
 
 
 def _write_field(grid: Grid, path: Path) -> None:
-    import itk
+    from ..registration import write_field
 
-    field = DisplacementField(displacement_at(grid.world_coordinates()).astype(np.float32), grid)
-    itk.imwrite(field.to_itk(), str(path))
+    write_field(DisplacementField(displacement_at(grid.world_coordinates()).astype(np.float32), grid), path)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import BACKENDS
+
 HELP = "run the re-irradiation accumulation described by a TOML configuration"
 
 #: Exit code when the run completed but a constraint is not met (a script can tell it from a failure).
 CONSTRAINTS_NOT_MET = 10
 #: Exit code when the run completed but a constraint was not evaluated or an input could not be checked.
 INCOMPLETE = 12
-BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-host")
 
 
 def configure(parser) -> None:

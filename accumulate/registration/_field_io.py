@@ -1,6 +1,8 @@
 """Reading and writing displacement fields: MHA/NRRD/NIfTI vector images and DICOM deformable REG.
 
-The convention (the same as elastix, ITK, plastimatch and the DICOM deformable REG grid):
+MHA/MHD/NRRD are read and written by :mod:`._vector_files` (no ITK import: a run with a given
+field never loads ITK); NIfTI goes through ITK. The convention (the same as elastix, ITK,
+plastimatch and the DICOM deformable REG grid):
 the field lives on the fixed grid, the vector components are (ux, uy, uz) in LPS mm, and the
 moving point of fixed point p is p + u(p). Fields exported from MIM, Velocity or RayStation
 in this convention are accepted as they are; NIfTI components are taken as LPS (what ITK
@@ -16,6 +18,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid
+from ._vector_files import handles, read_vector_file, write_vector_file
 
 FIELD_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".nii.gz")
 DICOM_SUFFIXES = (".dcm",)
@@ -72,27 +75,10 @@ def read_field(path: Any, *, fixed_grid: Grid | None = None) -> DisplacementFiel
         raise InputError(f"displacement field '{path}' does not exist")
     if kind == "dicom":
         field = _dicom_function("read_deformable_registration")(path)
+    elif handles(path):
+        field = read_vector_file(path)
     else:
-        import itk
-
-        try:
-            header = itk.ImageIOFactory.CreateImageIO(str(path), itk.CommonEnums.IOFileMode_ReadMode)
-            if header is None:
-                raise OSError("no ITK reader recognises the file")
-            header.SetFileName(str(path))
-            header.ReadImageInformation()
-            dimensions, components = header.GetNumberOfDimensions(), header.GetNumberOfComponents()
-            if dimensions != 3 or components != 3:
-                raise InputError(
-                    f"'{path}' is not a 3-D displacement field: it has {dimensions} dimensions and "
-                    f"{components} components per voxel (3 and 3 needed)"
-                )
-            # read every component type (float, double, ...) as double: no loss, one wrapped reader
-            reader = itk.ImageFileReader[itk.VectorImage[itk.D, 3]].New(FileName=str(path))
-            reader.Update()
-        except (RuntimeError, OSError) as exc:
-            raise InputError(f"could not read displacement field '{path}': {exc}".strip()) from None
-        field = DisplacementField.from_itk(reader.GetOutput())
+        field = _read_with_itk(path)
     if not np.isfinite(np.asarray(field.to_numpy().array)).all():
         raise InputError(f"displacement field '{path}' contains NaN or infinite vectors")
     if fixed_grid is not None:
@@ -120,8 +106,35 @@ def write_field(field: DisplacementField, path: Any, *, fixed_like: Any = None, 
         return path
     if dicom_options or fixed_like is not None:
         raise InputError(f"fixed_like and DICOM options apply to '.dcm' outputs only, not '{path.name}'")
+    if handles(path):
+        write_vector_file(field, path)
+        return path
     import itk
 
     path.parent.mkdir(parents=True, exist_ok=True)
     itk.imwrite(field.to_itk(), str(path), compression=True)
     return path
+
+
+def _read_with_itk(path: Path) -> DisplacementField:
+    """A NIfTI displacement field through ITK (which converts its RAS geometry to LPS)."""
+    import itk
+
+    try:
+        header = itk.ImageIOFactory.CreateImageIO(str(path), itk.CommonEnums.IOFileMode_ReadMode)
+        if header is None:
+            raise OSError("no ITK reader recognises the file")
+        header.SetFileName(str(path))
+        header.ReadImageInformation()
+        dimensions, components = header.GetNumberOfDimensions(), header.GetNumberOfComponents()
+        if dimensions != 3 or components != 3:
+            raise InputError(
+                f"'{path}' is not a 3-D displacement field: it has {dimensions} dimensions and "
+                f"{components} components per voxel (3 and 3 needed)"
+            )
+        # read every component type (float, double, ...) as double: no loss, one wrapped reader
+        reader = itk.ImageFileReader[itk.VectorImage[itk.D, 3]].New(FileName=str(path))
+        reader.Update()
+    except (RuntimeError, OSError) as exc:
+        raise InputError(f"could not read displacement field '{path}': {exc}".strip()) from None
+    return DisplacementField.from_itk(reader.GetOutput())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,25 @@ def read_mask(path: Any, like: Volume | None = None) -> Volume:
     return mask
 
 
+_BODY_MASKS: dict[tuple[int, float], tuple[weakref.ref, Volume]] = {}
+
+
 def body_mask(ct: Volume, *, threshold_hu: float = -400.0) -> Volume:
     """The patient body in a CT: the largest connected region above ``threshold_hu``, holes filled per slice.
 
     The couch is removed when it does not touch the body at the threshold (it usually sits a
     few mm below the skin with air between); lungs and bowel gas are filled in slice by slice.
+    Computed once per CT object (and threshold) while it lives: the registration, the given
+    field's coverage check and the quality figures of a run share it (the CT must not be changed
+    in place).
     """
+    key = (id(ct), float(threshold_hu))
+    cached = _BODY_MASKS.get(key)
+    if cached is not None and cached[0]() is ct:
+        return cached[1]
     from ._morphology import fill_holes_per_slice, largest_component
 
     above = np.asarray(ct.to_numpy().array) > threshold_hu
-    body = fill_holes_per_slice(largest_component(above))
-    return ct.with_array(body, quantity="mask", unit="1")
+    body = ct.with_array(fill_holes_per_slice(largest_component(above)), quantity="mask", unit="1")
+    _BODY_MASKS[key] = (weakref.ref(ct, lambda _, key=key: _BODY_MASKS.pop(key, None)), body)
+    return body

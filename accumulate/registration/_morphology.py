@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._kernels import numba_compile_notice
+
 
 @numba.njit(cache=True)
 def _label(mask: np.ndarray, planar: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -43,6 +45,7 @@ def _label(mask: np.ndarray, planar: bool) -> tuple[np.ndarray, np.ndarray]:  # 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 6-connected region of a boolean (z, y, x) mask (all False if the mask is empty)."""
+    numba_compile_notice(_label, "connected components of the body mask")
     labels, sizes = _label(np.ascontiguousarray(mask, dtype=np.bool_), False)
     if sizes.size == 1:
         return np.zeros(mask.shape, dtype=bool)

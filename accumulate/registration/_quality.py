@@ -30,17 +30,21 @@ def jacobian_determinant(field: DisplacementField) -> Volume:
     u = np.asarray(field.to_numpy().array, dtype=float)
     grid = field.grid
     spacing_zyx = grid.spacing_mm[::-1]
-    # gradient[c, a]: d u_c / d (index axis a, in mm), a in x, y, z order
-    gradient = np.empty(grid.shape + (3, 3))
+    # d u_c / d (index axis a, in mm), a in x, y, z order; then d u / d p = that @ direction^T
+    along = []
     for axis_xyz in range(3):
         axis_array = 2 - axis_xyz
         if grid.shape[axis_array] < 2:
-            gradient[..., axis_xyz] = 0.0
-            continue
-        gradient[..., axis_xyz] = np.gradient(u, spacing_zyx[axis_array], axis=axis_array)
-    # d u / d p = (d u / d index-mm) @ direction^T  (index-mm = direction^T (p - origin))
-    jac = np.eye(3) + gradient @ grid.direction_matrix.T
-    return Volume(np.linalg.det(jac), grid, "jacobian", "1")
+            along.append(np.zeros_like(u))
+        else:
+            along.append(np.gradient(u, spacing_zyx[axis_array], axis=axis_array))
+    d = grid.direction_matrix
+    # J[c][b] = delta_cb + sum_a along[a][..., c] * d[b, a], written out (np.linalg.det per voxel is slow)
+    j = [[sum(along[a][..., c] * d[b, a] for a in range(3) if d[b, a] != 0) + (1.0 if b == c else 0.0) for b in range(3)]
+         for c in range(3)]  # fmt: skip
+    det = (j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1]) - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
+           + j[0][2] * (j[1][0] * j[2][1] - j[1][1] * j[2][0]))  # fmt: skip
+    return Volume(np.asarray(det, dtype=float), grid, "jacobian", "1")
 
 
 def inverse_consistency_error(forward: DisplacementField, backward: DisplacementField) -> Volume:

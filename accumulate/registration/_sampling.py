@@ -139,10 +139,17 @@ def warp_volume(moving: Volume, field: DisplacementField, *, outside: float = 0.
     return Volume(values, field.grid, moving.quantity, moving.unit)
 
 
-def warp_mask(moving_mask: Volume, field: DisplacementField) -> np.ndarray:
-    """A moving-grid mask propagated onto the fixed grid (boolean, trilinear >= 0.5)."""
+def warp_mask(moving_mask: Volume, field: DisplacementField, *, backend: str = "auto") -> np.ndarray:
+    """A moving-grid mask propagated onto the fixed grid (boolean, trilinear >= 0.5; False where it maps outside).
+
+    Runs the package's ``direct`` warp (:func:`accumulate.warp.warp_dose`) on ``backend``, in float64
+    like the dose warps of a run, so no further kernel is built for it.
+    """
+    from ..warp import warp_dose
+
     mask = np.asarray(moving_mask.to_numpy().array)
     if mask.dtype != bool and not np.isin(np.unique(mask), (0, 1)).all():
         raise InputError("a structure mask must hold only 0 and 1 (or booleans)")
-    warped = warp_volume(moving_mask.with_array(mask.astype(float)), field, outside=0.0)
-    return warped.array >= 0.5
+    values = moving_mask.to_numpy().with_array(mask.astype(np.float64), quantity="mask", unit="1")
+    warped = warp_dose(values, field.to_numpy(), method="direct", backend=backend).dose.to_numpy().array
+    return np.nan_to_num(np.asarray(warped), nan=0.0) >= 0.5

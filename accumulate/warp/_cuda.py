@@ -1,10 +1,9 @@
-"""Launchers for ``kernels/warp.cu`` on a GPU (``cupy``) or on the CPU (``cuda-host``).
+"""Launchers for ``kernels/warp.cu`` on a GPU (``cupy``) or on the CPU (``cuda-host``, OpenMP).
 
 Same contract as :mod:`._reference`. Arrays must already live where the executor runs (CuPy
-arrays for ``cupy``, NumPy arrays for ``cuda-host``), flat and C-contiguous. The fused kernel
-gets its K courses as tables of raw addresses (int64), which both executors pass unchanged, so
-courses of different grid sizes need no packing copy. Launch: 1-D, 256 threads per block, one
-thread per target voxel (x fastest, so neighbouring threads write neighbouring voxels).
+arrays for ``cupy``, NumPy arrays for ``cuda-host``), flat and C-contiguous. ``direct`` is one
+launch of ``warp_direct``; ``mass`` runs slab by slab of target slices: ``mass_corners`` maps the
+slab's voxel corners into a float64 buffer, ``warp_mass`` gathers its voxels from them.
 """
 
 from __future__ import annotations
@@ -12,15 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._arrays import array_module
-from .._kernels import launch
+from .._kernels import index_type, launch
 
 FAMILY = "warp"
-
-
-def _address(array, executor: str) -> int:
-    if array is None:
-        return 0
-    return int(array.data.ptr) if executor == "cupy" else int(array.ctypes.data)
+#: Bound on the corner buffer of one slab (float64, 3 per corner), per executor.
+CORNER_BYTES = {"cupy": 512 << 20, "cuda-host": 64 << 20}
 
 
 class CudaWarp:
@@ -38,24 +33,26 @@ class CudaWarp:
 
     def warp(self, dose, density, field, geom, method, subsamples, target_shape):
         xp = array_module(dose)
-        n = int(np.prod(target_shape))
+        tz, ty, tx = target_shape
+        n = tz * ty * tx
         out = xp.empty(n, dtype=dose.dtype)
-        mass = xp.empty(n, dtype=dose.dtype) if method == "mass" else None
-        launch(self.executor, FAMILY, "warp_dose", dose.dtype, n, dose, density, field, self._device(geom),
-               np.int32(method == "mass"), np.int32(subsamples), np.int64(target_shape[2]), np.int64(target_shape[1]),
-               out, mass, np.int64(n))  # fmt: skip
+        geom = self._device(geom)
+        if method == "direct":
+            idx = index_type(n, dose.size, field.size)
+            launch(self.executor, FAMILY, "warp_direct", dose.dtype, idx, n, dose, field, geom, idx(tx), idx(ty), out, idx(n))
+            return out, None
+        mass = xp.empty(n, dtype=dose.dtype)
+        plane = (tx + 1) * (ty + 1)
+        depth = max(1, min(tz, CORNER_BYTES[self.executor] // (24 * plane) - 1))
+        corners = xp.empty(3 * plane * (depth + 1), dtype=np.float64)
+        idx = index_type(n, dose.size, field.size, corners.size)
+        has_density = density is not None
+        for z0 in range(0, tz, depth):
+            slices = min(depth, tz - z0)
+            count, part = plane * (slices + 1), slice(z0 * ty * tx, (z0 + slices) * ty * tx)
+            launch(self.executor, FAMILY, "mass_corners", dose.dtype, idx, count, field, geom, idx(tx), idx(ty), idx(z0),
+                   corners, idx(count))  # fmt: skip
+            voxels = slices * ty * tx
+            launch(self.executor, FAMILY, "warp_mass", dose.dtype, idx, voxels, dose, density if has_density else None,
+                   corners, geom, np.int32(subsamples), idx(tx), idx(ty), out[part], mass[part], idx(voxels))  # fmt: skip
         return out, mass
-
-    def accumulate(self, courses, alpha_beta, ref_dose, limit, new_fractions, method, subsamples, target_shape):
-        xp = array_module(alpha_beta)
-        real = alpha_beta.dtype.type
-        n = int(np.prod(target_shape))
-        tables = [self._device(np.array([_address(c[j], self.executor) for c in courses], dtype=np.int64)) for j in range(4)]
-        geoms = self._device(np.ascontiguousarray(np.stack([c[4] for c in courses])))
-        cumulative = xp.empty(n, dtype=alpha_beta.dtype)
-        remaining = None if limit is None else xp.empty(n, dtype=alpha_beta.dtype)
-        launch(self.executor, FAMILY, "accumulate_warped", alpha_beta.dtype, n, *tables, geoms, np.int32(len(courses)),
-               np.int32(method == "mass"), np.int32(subsamples), alpha_beta, np.int64(1 if alpha_beta.size > 1 else 0),
-               real(ref_dose), limit, real(new_fractions), np.int64(target_shape[2]), np.int64(target_shape[1]),
-               cumulative, remaining, np.int64(n))  # fmt: skip
-        return cumulative, remaining

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..geometry import DisplacementField, Volume
 
 METHODS = ("mass", "direct")
-DEFAULT_SUBSAMPLES = 2
+DEFAULT_SUBSAMPLES = 1
 MAX_SUBSAMPLES = 16
 
 

@@ -1,9 +1,10 @@
-"""Numba backend of dose warping and the fused accumulation: one parallel loop over target voxels.
+"""Numba backend of dose warping: parallel loops over target rows (direct) or slabs of slices (mass).
 
-Same contract as :mod:`._reference` (flat arrays, geometry blocks from :mod:`._layout`). Each
-target voxel is computed start to finish by one thread (gather form), coordinates and sums in
-float64, the result stored in the dose dtype. Small 3x3 algebra is written out on tuples so that
-nothing is allocated per voxel. The LQ step reuses the radiobiology backend's functions.
+Same contract and arithmetic as :mod:`._reference` (flat arrays, geometry blocks from
+:mod:`._layout`; values read and written in the working dtype, all arithmetic in float64). The
+mass warp maps the voxel corners of a slab once (shared by the eight voxels around each) and then
+gathers voxel by voxel. Small 3-vectors are written out on scalars and tuples so that nothing is
+allocated per voxel.
 """
 
 from __future__ import annotations
@@ -13,94 +14,86 @@ import math
 import numba
 import numpy as np
 
-from ..radiobiology._numba import _lq_equivalent, _lq_max_dose
+from .._kernels import numba_compile_notice
 from . import _layout as L
 
-
-@numba.njit(inline="always")
-def _axis_cell(f, n):
-    """Clamped linear-interpolation cell: (i0, i1, weight of i1, slope 1 inside / 0 where clamped)."""
-    clamped = min(max(f, 0.0), n - 1.0)
-    i0 = min(int(math.floor(clamped)), max(n - 2, 0))
-    i1 = i0 + 1 if n > 1 else i0
-    slope = 1.0 if (n > 1 and f >= 0.0 and f <= n - 1.0) else 0.0
-    return i0, i1, clamped - i0, slope
-
-
-@numba.njit
-def _affine(g, o, x, y, z):
-    return (
-        g[o] * x + g[o + 1] * y + g[o + 2] * z + g[o + 3],
-        g[o + 4] * x + g[o + 5] * y + g[o + 6] * z + g[o + 7],
-        g[o + 8] * x + g[o + 9] * y + g[o + 10] * z + g[o + 11],
-    )
-
-
-@numba.njit
-def _linear(g, o, row):
-    """The 3x3 block of a matrix stored row-major from ``o`` with ``row`` values per row, as a tuple."""
-    return (g[o], g[o + 1], g[o + 2], g[o + row], g[o + row + 1], g[o + row + 2],
-            g[o + 2 * row], g[o + 2 * row + 1], g[o + 2 * row + 2])  # fmt: skip
-
-
-@numba.njit
-def _mul(a, b):
-    """3x3 product of row-major 9-tuples."""
-    return (
-        a[0] * b[0] + a[1] * b[3] + a[2] * b[6], a[0] * b[1] + a[1] * b[4] + a[2] * b[7], a[0] * b[2] + a[1] * b[5] + a[2] * b[8],
-        a[3] * b[0] + a[4] * b[3] + a[5] * b[6], a[3] * b[1] + a[4] * b[4] + a[5] * b[7], a[3] * b[2] + a[4] * b[5] + a[5] * b[8],
-        a[6] * b[0] + a[7] * b[3] + a[8] * b[6], a[6] * b[1] + a[7] * b[4] + a[8] * b[7], a[6] * b[2] + a[7] * b[5] + a[8] * b[8],
-    )  # fmt: skip
+DOSE_MARGIN, FIELD_MARGIN = 0.0, 0.5  # as in _reference
+CORNER_BYTES_PER_SLAB = 32 << 20  # bound on the corner buffer one thread holds
 
 
 @numba.njit(inline="always")
-def _cell_values(volume, base, stride_y, stride_z, c, x0, x1):
-    """The 8 corner values (x fastest, then y, then z) of component ``c`` around ``base``."""
-    b00, b01, b10, b11 = base, base + stride_y, base + stride_z, base + stride_z + stride_y
-    return (volume[b00 + x0 + c], volume[b00 + x1 + c], volume[b01 + x0 + c], volume[b01 + x1 + c],
-            volume[b10 + x0 + c], volume[b10 + x1 + c], volume[b11 + x0 + c], volume[b11 + x1 + c])  # fmt: skip
+def _axis_cell(f, n, margin):
+    """Linear-interpolation cell along one axis: (i0, i1, weight of i1), continued ``margin`` voxels beyond the ends."""
+    if n < 2:
+        return 0, 0, 0.0
+    g = min(max(f, -margin), n - 1 + margin)
+    i0 = min(max(int(math.floor(g)), 0), n - 2)
+    return i0, i0 + 1, g - i0
 
 
 @numba.njit(inline="always")
-def _lerp(v, tx, ty, tz):
-    """Trilinear value of 8 corner values and its derivatives along x, y, z (index units)."""
-    a00, a01 = v[0] + tx * (v[1] - v[0]), v[2] + tx * (v[3] - v[2])
-    a10, a11 = v[4] + tx * (v[5] - v[4]), v[6] + tx * (v[7] - v[6])
-    b0, b1 = a00 + ty * (a01 - a00), a10 + ty * (a11 - a10)
-    gx = (1 - tz) * ((1 - ty) * (v[1] - v[0]) + ty * (v[3] - v[2])) + tz * ((1 - ty) * (v[5] - v[4]) + ty * (v[7] - v[6]))
-    return b0 + tz * (b1 - b0), gx, (1 - tz) * (a01 - a00) + tz * (a11 - a10), b1 - b0
+def _lerp3(v00, v01, v10, v11, v00b, v01b, v10b, v11b, tx, ty, tz):
+    """Trilinear combination, x first, then y, then z (v<zy> with the x neighbours as pairs a, b)."""
+    a00, a01 = v00 + tx * (v00b - v00), v01 + tx * (v01b - v01)
+    a10, a11 = v10 + tx * (v10b - v10), v11 + tx * (v11b - v11)
+    low, high = a00 + ty * (a01 - a00), a10 + ty * (a11 - a10)
+    return low + tz * (high - low)
 
 
 @numba.njit(inline="always")
 def _trilinear(volume, nx, ny, nz, x, y, z):
-    """Clamped trilinear value of a scalar volume at index (x, y, z)."""
-    x0, x1, tx, _ = _axis_cell(x, nx)
-    y0, y1, ty, _ = _axis_cell(y, ny)
-    z0, z1, tz, _ = _axis_cell(z, nz)
-    v = _cell_values(volume, (z0 * ny + y0) * nx, (y1 - y0) * nx, (z1 - z0) * nx * ny, 0, x0, x1)
-    return _lerp(v, tx, ty, tz)[0]
+    """Clamped trilinear value of a flat scalar volume at index (x, y, z)."""
+    x0, x1, tx = _axis_cell(x, nx, DOSE_MARGIN)
+    y0, y1, ty = _axis_cell(y, ny, DOSE_MARGIN)
+    z0, z1, tz = _axis_cell(z, nz, DOSE_MARGIN)
+    r00, r01, r10, r11 = (z0 * ny + y0) * nx, (z0 * ny + y1) * nx, (z1 * ny + y0) * nx, (z1 * ny + y1) * nx
+    return _lerp3(float(volume[r00 + x0]), float(volume[r01 + x0]), float(volume[r10 + x0]), float(volume[r11 + x0]),
+                  float(volume[r00 + x1]), float(volume[r01 + x1]), float(volume[r10 + x1]), float(volume[r11 + x1]),
+                  tx, ty, tz)  # fmt: skip
 
 
 @numba.njit(inline="always")
-def _interior_trilinear(volume, nx, ny, x, y, z):
-    """Trilinear value at an index with 0 <= x < nx - 1 (and so on): no clamping needed."""
-    x0, y0, z0 = int(x), int(y), int(z)
-    tx, ty, tz = x - x0, y - y0, z - z0
-    v = _cell_values(volume, (z0 * ny + y0) * nx, nx, nx * ny, 0, x0, x0 + 1)
-    return _lerp(v, tx, ty, tz)[0]
+def _field_component(field, r00, r01, r10, r11, x0, x1, c, tx, ty, tz):
+    return _lerp3(float(field[r00 + x0 + c]), float(field[r01 + x0 + c]), float(field[r10 + x0 + c]), float(field[r11 + x0 + c]),
+                  float(field[r00 + x1 + c]), float(field[r01 + x1 + c]), float(field[r10 + x1 + c]), float(field[r11 + x1 + c]),
+                  tx, ty, tz)  # fmt: skip
 
 
-@numba.njit
-def _field_sample(field, nx, ny, nz, x, y, z):
-    """Clamped trilinear u (mm) at field index (x, y, z), and du (row c = d u_c / d index) as a 9-tuple."""
-    x0, x1, tx, sx = _axis_cell(x, nx)
-    y0, y1, ty, sy = _axis_cell(y, ny)
-    z0, z1, tz, sz = _axis_cell(z, nz)
-    base, stride_y, stride_z = 3 * (z0 * ny + y0) * nx, 3 * (y1 - y0) * nx, 3 * (z1 - z0) * nx * ny
-    u0, g00, g01, g02 = _lerp(_cell_values(field, base, stride_y, stride_z, 0, 3 * x0, 3 * x1), tx, ty, tz)
-    u1, g10, g11, g12 = _lerp(_cell_values(field, base, stride_y, stride_z, 1, 3 * x0, 3 * x1), tx, ty, tz)
-    u2, g20, g21, g22 = _lerp(_cell_values(field, base, stride_y, stride_z, 2, 3 * x0, 3 * x1), tx, ty, tz)
-    return (u0, u1, u2), (g00 * sx, g01 * sy, g02 * sz, g10 * sx, g11 * sy, g12 * sz, g20 * sx, g21 * sy, g22 * sz)
+@numba.njit(inline="always")
+def _field_value(field, nx, ny, nz, x, y, z):
+    """u (mm) at field index (x, y, z): trilinear, extrapolated linearly up to the outer voxel faces."""
+    x0, x1, tx = _axis_cell(x, nx, FIELD_MARGIN)
+    y0, y1, ty = _axis_cell(y, ny, FIELD_MARGIN)
+    z0, z1, tz = _axis_cell(z, nz, FIELD_MARGIN)
+    r00, r01 = 3 * (z0 * ny + y0) * nx, 3 * (z0 * ny + y1) * nx
+    r10, r11 = 3 * (z1 * ny + y0) * nx, 3 * (z1 * ny + y1) * nx
+    return (
+        _field_component(field, r00, r01, r10, r11, 3 * x0, 3 * x1, 0, tx, ty, tz),
+        _field_component(field, r00, r01, r10, r11, 3 * x0, 3 * x1, 1, tx, ty, tz),
+        _field_component(field, r00, r01, r10, r11, 3 * x0, 3 * x1, 2, tx, ty, tz),
+    )
+
+
+@numba.njit(inline="always")
+def _to_dose_index(g, x, y, z, u0, u1, u2):
+    """T2D (x, y, z) + U2D u."""
+    b, m = L.T2D, L.U2D
+    return (
+        g[b] * x + g[b + 1] * y + g[b + 2] * z + g[b + 3] + (g[m] * u0 + g[m + 1] * u1 + g[m + 2] * u2),
+        g[b + 4] * x + g[b + 5] * y + g[b + 6] * z + g[b + 7] + (g[m + 3] * u0 + g[m + 4] * u1 + g[m + 5] * u2),
+        g[b + 8] * x + g[b + 9] * y + g[b + 10] * z + g[b + 11] + (g[m + 6] * u0 + g[m + 7] * u1 + g[m + 8] * u2),
+    )
+
+
+@numba.njit(inline="always")
+def _moving_index(field, g, x, y, z):
+    """Dose index of the moving point of target index (x, y, z)."""
+    a = L.T2F
+    fx = g[a] * x + g[a + 1] * y + g[a + 2] * z + g[a + 3]
+    fy = g[a + 4] * x + g[a + 5] * y + g[a + 6] * z + g[a + 7]
+    fz = g[a + 8] * x + g[a + 9] * y + g[a + 10] * z + g[a + 11]
+    u0, u1, u2 = _field_value(field, int(g[L.NF]), int(g[L.NF + 1]), int(g[L.NF + 2]), fx, fy, fz)
+    return _to_dose_index(g, x, y, z, u0, u1, u2)
 
 
 @numba.njit(inline="always")
@@ -108,194 +101,209 @@ def _inside(d, n):
     return d >= -0.5 and d <= n - 0.5
 
 
-@numba.njit
-def _box(centre, half, n):
-    """The index interval centre +- half clipped to [-0.5, n - 0.5]: (first voxel, last voxel, lo, hi)."""
-    lo, hi = max(centre - half, -0.5), min(centre + half, n - 0.5)
-    first = min(int(math.floor(lo + 0.5)), n - 1)
-    last = max(min(int(math.floor(hi + 0.5)), n - 1), first)
-    return first, last, lo, hi
-
-
-@numba.njit
-def _overlap(j, first, lo, hi):
-    """Fraction of [lo, hi] inside voxel j (a zero-width interval counts wholly in ``first``)."""
-    if hi <= lo:
-        return 1.0 if j == first else 0.0
-    return max(min(hi, j + 0.5) - max(lo, j - 0.5), 0.0) / (hi - lo)
-
-
-@numba.njit
-def _offset(s, k):
-    return (2.0 * s + 1.0 - k) / (2.0 * k)
-
-
-@numba.njit(inline="always")
-def _upper_share(first, lo, hi):
-    """Fraction of [lo, hi] (width <= 1, lo inside voxel ``first``) that lies in voxel first + 1."""
-    return max(hi - (first + 0.5), 0.0) / (hi - lo) if hi > lo else 0.0
-
-
-@numba.njit
-def _two_voxel_sums(dose, density, has_density, nx, ny, nz, x0, xlo, xhi, y0, ylo, yhi, z0, zlo, zhi):
-    """Box integrals when the box spans at most two voxels per axis: 8 weighted corners, like trilinear."""
-    tx, ty, tz = _upper_share(x0, xlo, xhi), _upper_share(y0, ylo, yhi), _upper_share(z0, zlo, zhi)
-    x1, y1, z1 = min(x0 + 1, nx - 1), min(y0 + 1, ny - 1), min(z0 + 1, nz - 1)
-    base, stride_y, stride_z = (z0 * ny + y0) * nx, (y1 - y0) * nx, (z1 - z0) * nx * ny
-    d = _cell_values(dose, base, stride_y, stride_z, 0, x0, x1)
-    if not has_density:
-        return _lerp(d, tx, ty, tz)[0], 1.0
-    r = _cell_values(density, base, stride_y, stride_z, 0, x0, x1)
-    e = (d[0] * r[0], d[1] * r[1], d[2] * r[2], d[3] * r[3], d[4] * r[4], d[5] * r[5], d[6] * r[6], d[7] * r[7])
-    return _lerp(e, tx, ty, tz)[0], _lerp(r, tx, ty, tz)[0]
-
-
-@numba.njit
-def _box_sums(dose, density, has_density, nx, ny, nz, d, km, k):
-    """Box integrals (fractions summing to 1) of D rho and rho over the bounding box of K / k around d."""
-    x0, x1, xlo, xhi = _box(d[0], (abs(km[0]) + abs(km[1]) + abs(km[2])) / (2 * k), nx)
-    y0, y1, ylo, yhi = _box(d[1], (abs(km[3]) + abs(km[4]) + abs(km[5])) / (2 * k), ny)
-    z0, z1, zlo, zhi = _box(d[2], (abs(km[6]) + abs(km[7]) + abs(km[8])) / (2 * k), nz)
-    if xhi - xlo <= 1.0 and yhi - ylo <= 1.0 and zhi - zlo <= 1.0:  # at most two voxels per axis: no loops
-        return _two_voxel_sums(dose, density, has_density, nx, ny, nz, x0, xlo, xhi, y0, ylo, yhi, z0, zlo, zhi)
-    box_e = box_m = 0.0
-    for jz in range(z0, z1 + 1):
-        wz = _overlap(jz, z0, zlo, zhi)
-        for jy in range(y0, y1 + 1):
-            wyz = wz * _overlap(jy, y0, ylo, yhi)
-            for jx in range(x0, x1 + 1):
-                w = wyz * _overlap(jx, x0, xlo, xhi)
-                v = (jz * ny + jy) * nx + jx
-                rho = density[v] if has_density else 1.0
-                box_e += w * dose[v] * rho
-                box_m += w * rho
-    return box_e, box_m
-
-
-@numba.njit
-def _warp_voxel(dose, density, field, g, mass_method, k, i, tx, ty):
-    """(warped dose, mapped mass in g) of target voxel i; NaN where it maps outside the dose grid."""
-    ix, iy, iz = i % tx, (i // tx) % ty, i // (tx * ty)
-    nx, ny, nz = int(g[L.ND]), int(g[L.ND + 1]), int(g[L.ND + 2])
-    fx, fy, fz = int(g[L.NF]), int(g[L.NF + 1]), int(g[L.NF + 2])
-    u2d = _linear(g, L.U2D, 3)
-    if not mass_method:
-        if g[L.ALIGNED] != 0:  # the field sits on the target voxel centres
-            u = (field[3 * i], field[3 * i + 1], field[3 * i + 2])
-        else:
-            u, _ = _field_sample(field, fx, fy, fz, *_affine(g, L.T2F, float(ix), float(iy), float(iz)))
-        p = _affine(g, L.T2D, float(ix), float(iy), float(iz))
-        d = (p[0] + u2d[0] * u[0] + u2d[1] * u[1] + u2d[2] * u[2],
-             p[1] + u2d[3] * u[0] + u2d[4] * u[1] + u2d[5] * u[2],
-             p[2] + u2d[6] * u[0] + u2d[7] * u[1] + u2d[8] * u[2])  # fmt: skip
-        if not (_inside(d[0], nx) and _inside(d[1], ny) and _inside(d[2], nz)):
-            return np.nan, np.nan
-        return _trilinear(dose, nx, ny, nz, d[0], d[1], d[2]), np.nan
-    t2f, t2d = _linear(g, L.T2F, 4), _linear(g, L.T2D, 4)
-    has_density = g[L.HAS_RHO] != 0
-    energy = mass = 0.0
-    for sz in range(k):
-        for sy in range(k):
-            for sx in range(k):
-                x, y, z = ix + _offset(sx, k), iy + _offset(sy, k), iz + _offset(sz, k)
-                u, du = _field_sample(field, fx, fy, fz, *_affine(g, L.T2F, x, y, z))
-                p = _affine(g, L.T2D, x, y, z)
-                d = (p[0] + u2d[0] * u[0] + u2d[1] * u[1] + u2d[2] * u[2],
-                     p[1] + u2d[3] * u[0] + u2d[4] * u[1] + u2d[5] * u[2],
-                     p[2] + u2d[6] * u[0] + u2d[7] * u[1] + u2d[8] * u[2])  # fmt: skip
-                if not (_inside(d[0], nx) and _inside(d[1], ny) and _inside(d[2], nz)):
-                    return np.nan, np.nan
-                c = _mul(u2d, _mul(du, t2f))  # K = T2D + U2D du T2F: d(dose index) / d(target index)
-                km = (t2d[0] + c[0], t2d[1] + c[1], t2d[2] + c[2], t2d[3] + c[3], t2d[4] + c[4],
-                      t2d[5] + c[5], t2d[6] + c[6], t2d[7] + c[7], t2d[8] + c[8])  # fmt: skip
-                volume = abs(km[0] * (km[4] * km[8] - km[5] * km[7]) - km[1] * (km[3] * km[8] - km[5] * km[6])
-                             + km[2] * (km[3] * km[7] - km[4] * km[6]))  # fmt: skip
-                box_e, box_m = _box_sums(dose, density, has_density, nx, ny, nz, d, km, k)
-                energy += box_e * volume
-                mass += box_m * volume
-    return energy / mass, mass * g[L.DV]
-
-
-@numba.njit(parallel=True, cache=True)
-def _warp(dose, density, field, g, mass_method, k, tx, ty, out, mass_out):
-    for i in numba.prange(out.size):
-        value, mass = _warp_voxel(dose, density, field, g, mass_method, k, i, tx, ty)
-        out[i] = value
-        mass_out[i] = mass
-
-
 @numba.njit(parallel=True, cache=True)
 def _warp_direct(dose, field, g, tx, ty, out):
-    """The ``direct`` warp, one target row (fixed y, z) per task, geometry hoisted out of the loops."""
+    """The ``direct`` warp, one target row (fixed y, z) per task."""
     nx, ny, nz = int(g[L.ND]), int(g[L.ND + 1]), int(g[L.ND + 2])
-    fx, fy, fz = int(g[L.NF]), int(g[L.NF + 1]), int(g[L.NF + 2])
     aligned = g[L.ALIGNED] != 0
-    a = _linear(g, L.T2D, 4)
-    a3, a7, a11 = g[L.T2D + 3], g[L.T2D + 7], g[L.T2D + 11]
-    m = _linear(g, L.U2D, 3)
     for row in numba.prange(out.size // tx):
         y, z = float(row % ty), float(row // ty)
         for ix in range(tx):
             i = row * tx + ix
             x = float(ix)
             if aligned:  # the field sits on the target voxel centres
-                u0, u1, u2 = field[3 * i], field[3 * i + 1], field[3 * i + 2]
+                dx, dy, dz = _to_dose_index(g, x, y, z, float(field[3 * i]), float(field[3 * i + 1]), float(field[3 * i + 2]))
             else:
-                (u0, u1, u2), _ = _field_sample(field, fx, fy, fz, *_affine(g, L.T2F, x, y, z))
-            dx = a[0] * x + a[1] * y + a[2] * z + a3 + (m[0] * u0 + m[1] * u1 + m[2] * u2)
-            dy = a[3] * x + a[4] * y + a[5] * z + a7 + (m[3] * u0 + m[4] * u1 + m[5] * u2)
-            dz = a[6] * x + a[7] * y + a[8] * z + a11 + (m[6] * u0 + m[7] * u1 + m[8] * u2)
-            if dx >= 0.0 and dy >= 0.0 and dz >= 0.0 and dx < nx - 1 and dy < ny - 1 and dz < nz - 1:
-                out[i] = _interior_trilinear(dose, nx, ny, dx, dy, dz)
-            elif _inside(dx, nx) and _inside(dy, ny) and _inside(dz, nz):
+                dx, dy, dz = _moving_index(field, g, x, y, z)
+            if _inside(dx, nx) and _inside(dy, ny) and _inside(dz, nz):
                 out[i] = _trilinear(dose, nx, ny, nz, dx, dy, dz)
             else:
                 out[i] = np.nan
 
 
+@numba.njit(inline="always")
+def _span(centre, half, n):
+    """The interval centre +- half clipped to [-0.5, n - 0.5]: (first voxel, last voxel, lo, hi, 1 / width or 0)."""
+    lo, hi = max(centre - half, -0.5), min(centre + half, n - 0.5)
+    first = min(int(math.floor(lo + 0.5)), n - 1)
+    last = max(min(int(math.floor(hi + 0.5)), n - 1), first)
+    return first, last, lo, hi, (1.0 / (hi - lo) if hi > lo else 0.0)
+
+
+@numba.njit(inline="always")
+def _share(j, first, lo, hi, inverse_width):
+    """Fraction of [lo, hi] inside voxel j (a zero-width interval lies wholly in ``first``)."""
+    if inverse_width == 0.0:
+        return 1.0 if j == first else 0.0
+    return max(min(hi, j + 0.5) - max(lo, j - 0.5), 0.0) * inverse_width
+
+
+@numba.njit(inline="always")
+def _upper_share(first, lo, hi, inverse_width):
+    """Fraction of [lo, hi] (at most one voxel wide, starting in voxel ``first``) that lies in voxel first + 1."""
+    return max(hi - (first + 0.5), 0.0) * inverse_width
+
+
+@numba.njit(inline="always")
+def _box_average(dose, density, has_density, nx, ny, nz, d0, d1, d2, h0, h1, h2):
+    """Averages of D rho and rho over the axis-aligned box d +- h (dose indices)."""
+    x0, x1, xlo, xhi, xw = _span(d0, h0, nx)
+    y0, y1, ylo, yhi, yw = _span(d1, h1, ny)
+    z0, z1, zlo, zhi, zw = _span(d2, h2, nz)
+    if x1 <= x0 + 1 and y1 <= y0 + 1 and z1 <= z0 + 1:  # two voxels per axis at most: 8 weighted corners
+        tx, ty, tz = _upper_share(x0, xlo, xhi, xw), _upper_share(y0, ylo, yhi, yw), _upper_share(z0, zlo, zhi, zw)
+        r00, r01 = (z0 * ny + y0) * nx, (z0 * ny + y1) * nx
+        r10, r11 = (z1 * ny + y0) * nx, (z1 * ny + y1) * nx
+        if not has_density:
+            energy = _lerp3(float(dose[r00 + x0]), float(dose[r01 + x0]), float(dose[r10 + x0]), float(dose[r11 + x0]),
+                            float(dose[r00 + x1]), float(dose[r01 + x1]), float(dose[r10 + x1]), float(dose[r11 + x1]),
+                            tx, ty, tz)  # fmt: skip
+            return energy, 1.0
+        p00, p01, p10, p11 = (
+            float(density[r00 + x0]),
+            float(density[r01 + x0]),
+            float(density[r10 + x0]),
+            float(density[r11 + x0]),
+        )
+        q00, q01, q10, q11 = (
+            float(density[r00 + x1]),
+            float(density[r01 + x1]),
+            float(density[r10 + x1]),
+            float(density[r11 + x1]),
+        )
+        energy = _lerp3(float(dose[r00 + x0]) * p00, float(dose[r01 + x0]) * p01, float(dose[r10 + x0]) * p10,
+                        float(dose[r11 + x0]) * p11, float(dose[r00 + x1]) * q00, float(dose[r01 + x1]) * q01,
+                        float(dose[r10 + x1]) * q10, float(dose[r11 + x1]) * q11, tx, ty, tz)  # fmt: skip
+        return energy, _lerp3(p00, p01, p10, p11, q00, q01, q10, q11, tx, ty, tz)
+    energy = mass = 0.0
+    for jz in range(z0, z1 + 1):
+        wz = _share(jz, z0, zlo, zhi, zw)
+        for jy in range(y0, y1 + 1):
+            wyz = wz * _share(jy, y0, ylo, yhi, yw)
+            row = (jz * ny + jy) * nx
+            for jx in range(x0, x1 + 1):
+                w = wyz * _share(jx, x0, xlo, xhi, xw)
+                rho = float(density[row + jx]) if has_density else 1.0
+                energy += w * float(dose[row + jx]) * rho
+                mass += w * rho
+    return energy, mass
+
+
+@numba.njit(inline="always")
+def _lerp(a, b, t):
+    return a + t * (b - a)
+
+
+@numba.njit(inline="always")
+def _edges(c, ax, ay, az):
+    """d(dose index) / d(voxel fraction) along x, y, z for one dose axis at (ax, ay, az) (corners c[cx + 2 cy + 4 cz])."""
+    return (
+        _lerp(_lerp(c[1] - c[0], c[3] - c[2], ay), _lerp(c[5] - c[4], c[7] - c[6], ay), az),
+        _lerp(_lerp(c[2] - c[0], c[3] - c[1], ax), _lerp(c[6] - c[4], c[7] - c[5], ax), az),
+        _lerp(_lerp(c[4] - c[0], c[5] - c[1], ax), _lerp(c[6] - c[2], c[7] - c[3], ax), ay),
+    )
+
+
+@numba.njit(inline="always")
+def _point(c, ax, ay, az):
+    """Trilinear point of the image for one dose axis, x first, then y, then z."""
+    x00, x10 = c[0] + ax * (c[1] - c[0]), c[2] + ax * (c[3] - c[2])
+    x01, x11 = c[4] + ax * (c[5] - c[4]), c[6] + ax * (c[7] - c[6])
+    y0, y1 = x00 + ay * (x10 - x00), x01 + ay * (x11 - x01)
+    return y0 + az * (y1 - y0)
+
+
+@numba.njit(inline="always")
+def _corner_values(corners, z, y, x, r):
+    """Component r of the 8 corners of voxel (z, y, x), ordered cx + 2 cy + 4 cz."""
+    low, high = corners[z], corners[z + 1]
+    return (low[y, x, r], low[y, x + 1, r], low[y + 1, x, r], low[y + 1, x + 1, r],
+            high[y, x, r], high[y, x + 1, r], high[y + 1, x, r], high[y + 1, x + 1, r])  # fmt: skip
+
+
+@numba.njit(inline="always")
+def _sample(dose, density, has_density, qx, qy, qz, ax, ay, az, k, nx, ny, nz):
+    """One sub-sample at voxel fractions (ax, ay, az): (inside, mapped sub-volume, box averages of D rho and rho)."""
+    d0, d1, d2 = _point(qx, ax, ay, az), _point(qy, ax, ay, az), _point(qz, ax, ay, az)
+    if not (_inside(d0, nx) and _inside(d1, ny) and _inside(d2, nz)):
+        return False, 0.0, 0.0, 0.0
+    k00, k01, k02 = _edges(qx, ax, ay, az)
+    k10, k11, k12 = _edges(qy, ax, ay, az)
+    k20, k21, k22 = _edges(qz, ax, ay, az)
+    det = k00 * (k11 * k22 - k12 * k21) - k01 * (k10 * k22 - k12 * k20) + k02 * (k10 * k21 - k11 * k20)
+    half = 1.0 / (2.0 * k)
+    h0 = math.sqrt(k00 * k00 + k01 * k01 + k02 * k02) * half
+    h1 = math.sqrt(k10 * k10 + k11 * k11 + k12 * k12) * half
+    h2 = math.sqrt(k20 * k20 + k21 * k21 + k22 * k22) * half
+    e, m = _box_average(dose, density, has_density, nx, ny, nz, d0, d1, d2, h0, h1, h2)
+    return True, abs(det) * (1.0 / (k * k * k)), e, m
+
+
+@numba.njit(inline="always")
+def _mass_voxel(dose, density, has_density, corners, z, y, x, g, k):
+    """(dose, mass in g) of the voxel whose corners start at corners[z, y, x]; NaN where it maps outside."""
+    nx, ny, nz = int(g[L.ND]), int(g[L.ND + 1]), int(g[L.ND + 2])
+    qx, qy, qz = _corner_values(corners, z, y, x, 0), _corner_values(corners, z, y, x, 1), _corner_values(corners, z, y, x, 2)
+    if k == 1:  # the default: one sample at the centre, without the loops (same arithmetic)
+        inside, volume, e, m = _sample(dose, density, has_density, qx, qy, qz, 0.5, 0.5, 0.5, 1, nx, ny, nz)
+        if not inside:
+            return np.nan, np.nan
+        return e / m, volume * m * g[L.DV]
+    energy = mass = plain_energy = plain_mass = 0.0
+    for sz in range(k):
+        az = (2.0 * sz + 1.0) / (2.0 * k)
+        for sy in range(k):
+            ay = (2.0 * sy + 1.0) / (2.0 * k)
+            for sx in range(k):
+                inside, volume, e, m = _sample(dose, density, has_density, qx, qy, qz, (2.0 * sx + 1.0) / (2.0 * k), ay, az,
+                                               k, nx, ny, nz)  # fmt: skip
+                if not inside:
+                    return np.nan, np.nan
+                energy += volume * e
+                mass += volume * m
+                plain_energy += e
+                plain_mass += m
+    value = energy / mass if mass > 0 else plain_energy / plain_mass
+    return value, mass * g[L.DV]
+
+
 @numba.njit(parallel=True, cache=True)
-def _accumulate(doses, densities, fields, residuals, geoms, mass_method, k, alpha_beta, ref_dose,
-                limit, has_limit, new_fractions, tx, ty, cumulative, remaining):  # fmt: skip
-    ab_step = 1 if alpha_beta.size > 1 else 0
-    for i in numba.prange(cumulative.size):
-        ab = alpha_beta[i * ab_step]
-        total = 0.0
-        for c in range(geoms.shape[0]):
-            g = geoms[c]
-            if g[L.ON_GRID] != 0:
-                dose = doses[c][i]
-            else:
-                dose, _ = _warp_voxel(doses[c], densities[c], fields[c], g, mass_method, k, i, tx, ty)
-            residual = residuals[c][i * int(g[L.RES_STRIDE])]
-            total += residual * _lq_equivalent(g[L.RBE] * dose, g[L.FRACTIONS], ab, ref_dose)
-        cumulative[i] = total
-        if has_limit:
-            remaining[i] = _lq_max_dose(limit[i] - total, new_fractions, ab, ref_dose)
+def _warp_mass(dose, density, has_density, field, g, k, tx, ty, tz, slab, out, mass_out):
+    """The ``mass`` warp, one slab of ``slab`` target slices per task: its corners, then its voxels."""
+    for s in numba.prange((tz + slab - 1) // slab):
+        z0 = s * slab
+        depth = min(slab, tz - z0)
+        corners = np.empty((depth + 1, ty + 1, tx + 1, 3))
+        for cz in range(depth + 1):
+            for cy in range(ty + 1):
+                for cx in range(tx + 1):
+                    d0, d1, d2 = _moving_index(field, g, cx - 0.5, cy - 0.5, z0 + cz - 0.5)
+                    corners[cz, cy, cx, 0] = d0
+                    corners[cz, cy, cx, 1] = d1
+                    corners[cz, cy, cx, 2] = d2
+        for z in range(depth):
+            for y in range(ty):
+                for x in range(tx):
+                    i = ((z0 + z) * ty + y) * tx + x
+                    out[i], mass_out[i] = _mass_voxel(dose, density, has_density, corners, z, y, x, g, k)
 
 
-def _placeholder(array, dtype):
-    return np.zeros(1, dtype=dtype) if array is None else array
+def slab_depth(target_shape, threads: int) -> int:
+    """Target slices per task of the mass warp: enough tasks for the threads, a corner buffer within bounds."""
+    tz, ty, tx = target_shape
+    plane = (tx + 1) * (ty + 1) * 3 * 8
+    return max(1, min(-(-tz // (4 * threads)), CORNER_BYTES_PER_SLAB // plane - 1))
 
 
 def warp(dose, density, field, geom, method, subsamples, target_shape):
-    out = np.empty(int(np.prod(target_shape)), dtype=dose.dtype)
+    numba_compile_notice(_warp_direct if method == "direct" else _warp_mass, f"the {method} warp")
+    tz, ty, tx = target_shape
+    out = np.empty(tz * ty * tx, dtype=dose.dtype)
     if method == "direct":
-        _warp_direct(dose, field, geom, target_shape[2], target_shape[1], out)
+        _warp_direct(dose, field, geom, tx, ty, out)
         return out, None
     mass = np.empty_like(out)
-    _warp(dose, _placeholder(density, dose.dtype), field, geom, method == "mass", int(subsamples),
-          target_shape[2], target_shape[1], out, mass)  # fmt: skip
-    return out, (mass if method == "mass" else None)
-
-
-def accumulate(courses, alpha_beta, ref_dose, limit, new_fractions, method, subsamples, target_shape):
-    dtype = alpha_beta.dtype
-    # tuples (one entry per course): Numba specialises the fused loop on the number of courses
-    per_course = [tuple(_placeholder(course[j], dtype) for course in courses) for j in range(4)]
-    geoms = np.ascontiguousarray(np.stack([course[4] for course in courses]))
-    cumulative = np.empty(int(np.prod(target_shape)), dtype=dtype)
-    remaining = np.empty_like(cumulative) if limit is not None else np.empty(1, dtype=dtype)
-    _accumulate(*per_course, geoms, method == "mass", int(subsamples), alpha_beta, float(ref_dose),
-                remaining if limit is None else limit, limit is not None, float(new_fractions),
-                target_shape[2], target_shape[1], cumulative, remaining)  # fmt: skip
-    return cumulative, (remaining if limit is not None else None)
+    has_density = density is not None
+    _warp_mass(dose, density if has_density else out[:1], has_density, field, geom, int(subsamples), tx, ty, tz,
+               slab_depth(target_shape, numba.get_num_threads()), out, mass)  # fmt: skip
+    return out, mass

@@ -1,17 +1,26 @@
-"""NumPy reference of dose warping and the fused accumulation: the specification the fast backends match.
+"""NumPy reference of dose warping: the specification the fast backends match.
 
-Vectorised over chunks of target voxels, float64 throughout. Arrays are flat and C-ordered:
+Vectorised over slabs of target slices, float64 throughout. Arrays are flat and C-ordered:
 ``dose`` on the moving dose grid, ``density`` on the same grid (or None for unit density),
 ``field`` the (z, y, x, 3) displacement field in mm on its own grid; sizes and affines come from
 the geometry block (see :mod:`._layout`). All positions are continuous (x, y, z) indices.
 
-``direct``: the dose index d of the moving point of each target voxel centre, clamped trilinear
-dose at d. ``mass``: k^3 sub-samples per target voxel; for each, the moving point d, the index
-Jacobian K = dd/dt of the mapping (of the clamped-trilinear field, exactly), the axis-aligned box
-(in dose indices) bounding the image K/k of the sub-sample, and the box integrals of the
-voxel-constant D rho and rho; weighted by the mapped volume |det K| they sum to the energy and
-the mass, and the voxel gets energy / mass. A target voxel whose centre (``direct``) or any
-sub-sample (``mass``) maps outside the dose grid's voxel boxes gets NaN.
+The moving point of a target point t is q = t + u(t); its dose index is T2D t + U2D u(T2F t). The
+field is trilinear between its voxel centres and extrapolated linearly up to its outer voxel
+faces (constant beyond), the dose is trilinear and clamped at its outer voxel centres.
+
+``direct``: the clamped trilinear dose at the moving point of each target voxel centre.
+
+``mass``: the 8 corners of each target voxel are mapped (neighbouring voxels share them, so the
+images tile the mapped region); the image is the trilinear map of the unit cube a in [0, 1]^3
+spanned by them. k^3 sub-samples sit at the fractions a = (s + 1/2) / k; at each, K = d(dose
+index) / da (the image's edge vectors interpolated there) gives the mapped sub-volume
+|det K| / k^3 (dose voxels), and the sub-sample takes the averages of D rho and rho (both constant
+over a dose voxel) over the axis-aligned box centred at its image point whose per-axis second
+moments are those of K / k (half-width |row r of K| / (2 k) along dose axis r). Weighted by the
+sub-volumes they sum to the energy E and the mass m; the voxel gets D = E / m (unweighted box
+averages if the image has no volume) and receives the mass m dose-voxel masses. A target voxel whose
+centre (``direct``) or any sub-sample (``mass``) maps outside the dose grid's voxel boxes gets NaN.
 
 References: Zhong H, Siebers JV, "Monte Carlo dose mapping on deforming anatomy", Phys Med Biol
 2009;54:5815-5830, doi:10.1088/0031-9155/54/19/005; Siebers JV, Zhong H, "An energy transfer
@@ -22,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..radiobiology import _reference as lq
 from . import _layout as L
 
-CHUNK = 1 << 18
+CHUNK = 1 << 17  # target voxels per vectorised slab (at least one slice)
+DOSE_MARGIN, FIELD_MARGIN = 0.0, 0.5  # voxels beyond the outer centres over which the interpolant continues
 
 
 def _sizes(geom: np.ndarray, offset: int) -> np.ndarray:
@@ -37,54 +46,39 @@ def _affine(geom: np.ndarray, offset: int, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :3].T + matrix[:, 3]
 
 
-def _axis_cell(f: np.ndarray, n: int):
-    """Clamped linear-interpolation cell along one axis: (i0, i1, t, slope)."""
-    clamped = np.clip(f, 0.0, n - 1.0)
-    i0 = np.minimum(np.floor(clamped), max(n - 2, 0)).astype(np.int64)
-    i1 = i0 + 1 if n > 1 else i0
-    slope = ((f >= 0) & (f <= n - 1) & (n > 1)).astype(float)
-    return i0, i1, clamped - i0, slope
+def _axis_cell(f: np.ndarray, n: int, margin: float):
+    """Linear-interpolation cell along one axis: (i0, i1, weight of i1), continued ``margin`` voxels beyond the ends."""
+    if n < 2:
+        zero = np.zeros(f.shape, dtype=np.int64)
+        return zero, zero, np.zeros(f.shape)
+    g = np.clip(f, -margin, n - 1 + margin)
+    i0 = np.clip(np.floor(g), 0, n - 2).astype(np.int64)
+    return i0, i0 + 1, g - i0
 
 
-def trilinear(volume: np.ndarray, points: np.ndarray, with_gradient: bool = False):
-    """Clamped trilinear value of ``volume`` (z, y, x[, c]) at (N, 3) x, y, z indices, and its index gradient."""
+def interpolate(volume: np.ndarray, points: np.ndarray, margin: float) -> np.ndarray:
+    """Trilinear value of ``volume`` (z, y, x[, c]) at (N, 3) x, y, z indices (x first, then y, then z)."""
     shape_xyz = volume.shape[:3][::-1]
-    cells = [_axis_cell(points[:, a], shape_xyz[a]) for a in range(3)]
-    value = 0.0
-    gradient = [0.0, 0.0, 0.0]
-    for corner in np.ndindex(2, 2, 2):  # (dx, dy, dz)
-        index = [cells[a][1] if corner[a] else cells[a][0] for a in range(3)]
-        weight = [cells[a][2] if corner[a] else 1.0 - cells[a][2] for a in range(3)]
-        sign = [1.0 if corner[a] else -1.0 for a in range(3)]
-        sample = volume[index[2], index[1], index[0]]
-        value = value + _column(weight[0] * weight[1] * weight[2], sample) * sample
-        if with_gradient:
-            for a in range(3):
-                other = [weight[b] for b in range(3) if b != a]
-                gradient[a] = gradient[a] + _column(sign[a] * other[0] * other[1] * cells[a][3], sample) * sample
-    if not with_gradient:
-        return value
-    return value, np.stack(gradient, axis=-1)
+    (x0, x1, tx), (y0, y1, ty), (z0, z1, tz) = (_axis_cell(points[:, a], shape_xyz[a], margin) for a in range(3))
+    if volume.ndim == 4:
+        tx, ty, tz = tx[:, None], ty[:, None], tz[:, None]
+
+    def along_x(z, y):
+        return volume[z, y, x0] + tx * (volume[z, y, x1] - volume[z, y, x0])
+
+    low = along_x(z0, y0) + ty * (along_x(z0, y1) - along_x(z0, y0))
+    high = along_x(z1, y0) + ty * (along_x(z1, y1) - along_x(z1, y0))
+    return low + tz * (high - low)
 
 
-def _column(weight: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    return weight[:, None] if sample.ndim == 2 else weight
-
-
-def _dose_index(geom, field, target_points):
-    """Dose-grid index (N, 3) of the moving point of each target point, and the field's index gradient."""
-    u, du = trilinear(field, _affine(geom, L.T2F, target_points), with_gradient=True)
-    return _affine(geom, L.T2D, target_points) + u @ geom[L.U2D : L.U2D + 9].reshape(3, 3).T, du
+def moving_index(geom: np.ndarray, field: np.ndarray, target_points: np.ndarray) -> np.ndarray:
+    """Dose-grid index (N, 3) of the moving point of each target point (N, 3)."""
+    u = interpolate(field, _affine(geom, L.T2F, target_points), FIELD_MARGIN)
+    return _affine(geom, L.T2D, target_points) + u @ geom[L.U2D : L.U2D + 9].reshape(3, 3).T
 
 
 def _inside(index: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return np.all((index >= -0.5) & (index <= sizes - 0.5), axis=1)
-
-
-def _direct(dose, field, geom, points):
-    index, _ = _dose_index(geom, field, points)
-    value = trilinear(dose, index)
-    return np.where(_inside(index, _sizes(geom, L.ND)), value, np.nan), None
 
 
 def box_weights(centre: np.ndarray, half: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -106,37 +100,66 @@ def box_weights(centre: np.ndarray, half: np.ndarray, n: int) -> list[tuple[np.n
     return pairs
 
 
-def _mass(dose, density, field, geom, subsamples, points):
+def _slab_points(tx: int, ty: int, z: np.ndarray, offset: float) -> np.ndarray:
+    """(x, y, z) indices of the voxels (offset 0) or voxel corners (offset -1/2, one more per axis) of slices ``z``."""
+    extra = 1 if offset else 0
+    zz, yy, xx = np.meshgrid(z, np.arange(ty + extra), np.arange(tx + extra), indexing="ij")
+    return np.stack([xx.ravel(), yy.ravel(), zz.ravel()], axis=1).astype(float) + offset
+
+
+def _direct(dose, field, geom, tx, ty, z):
+    index = moving_index(geom, field, _slab_points(tx, ty, z, 0.0))
+    value = interpolate(dose, index, DOSE_MARGIN)
+    return np.where(_inside(index, _sizes(geom, L.ND)), value, np.nan), None
+
+
+def _edges(q, ax, ay, az):
+    """K[:, r, b] = d(dose index r) / d(voxel fraction b) of the image at fractions (ax, ay, az): its edges, interpolated."""
+
+    def lerp(a, b, t):
+        return a + t * (b - a)
+
+    along_x = lerp(lerp(q[1] - q[0], q[3] - q[2], ay), lerp(q[5] - q[4], q[7] - q[6], ay), az)
+    along_y = lerp(lerp(q[2] - q[0], q[3] - q[1], ax), lerp(q[6] - q[4], q[7] - q[5], ax), az)
+    along_z = lerp(lerp(q[4] - q[0], q[5] - q[1], ax), lerp(q[6] - q[2], q[7] - q[3], ax), ay)
+    return np.stack([along_x, along_y, along_z], axis=2)
+
+
+def _mass(dose, density, field, geom, subsamples, tx, ty, z):
+    """Dose and mapped mass of the voxels of slices ``z`` (consecutive)."""
+    corners = moving_index(geom, field, _slab_points(tx, ty, np.arange(z[0], z[-1] + 2), -0.5))
+    corners = corners.reshape(len(z) + 1, ty + 1, tx + 1, 3)
+    q = [corners[cz : cz + len(z), cy : cy + ty, cx : cx + tx].reshape(-1, 3) for cz in (0, 1) for cy in (0, 1) for cx in (0, 1)]
     sizes = _sizes(geom, L.ND)
-    t2f, t2d = geom[L.T2F : L.T2F + 12].reshape(3, 4)[:, :3], geom[L.T2D : L.T2D + 12].reshape(3, 4)[:, :3]
-    u2d = geom[L.U2D : L.U2D + 9].reshape(3, 3)
     energy_density = dose if density is None else dose * density
-    energy = np.zeros(len(points))
-    mass = np.zeros(len(points))
-    inside = np.ones(len(points), dtype=bool)
-    offsets = L.subsample_offsets(subsamples)
-    for oz in offsets:
-        for oy in offsets:
-            for ox in offsets:
-                index, du = _dose_index(geom, field, points + np.array([ox, oy, oz]))
+    n = len(q[0])
+    energy, mass, plain_energy, plain_mass = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    inside = np.ones(n, dtype=bool)
+    fractions = L.subsample_fractions(subsamples)
+    for az in fractions:
+        for ay in fractions:
+            for ax in fractions:
+                x00, x10 = q[0] + ax * (q[1] - q[0]), q[2] + ax * (q[3] - q[2])
+                x01, x11 = q[4] + ax * (q[5] - q[4]), q[6] + ax * (q[7] - q[6])
+                y0, y1 = x00 + ay * (x10 - x00), x01 + ay * (x11 - x01)
+                index = y0 + az * (y1 - y0)
                 inside &= _inside(index, sizes)
-                jacobian = t2d + u2d @ du @ t2f  # d(dose index) / d(target index), (N, 3, 3)
-                half = np.sum(np.abs(jacobian), axis=2) / (2 * subsamples)
+                jacobian = _edges(q, ax, ay, az)
+                volume = np.abs(np.linalg.det(jacobian)) * (1.0 / subsamples**3)
+                half = np.sqrt(np.sum(jacobian**2, axis=2)) * (1.0 / (2 * subsamples))
                 box_e, box_m = 0.0, 0.0
                 for iz, wz in box_weights(index[:, 2], half[:, 2], sizes[2]):
                     for iy, wy in box_weights(index[:, 1], half[:, 1], sizes[1]):
                         for ix, wx in box_weights(index[:, 0], half[:, 0], sizes[0]):
-                            box_e = box_e + wx * wy * wz * energy_density[iz, iy, ix]
-                            box_m = box_m + wx * wy * wz * (1.0 if density is None else density[iz, iy, ix])
-                volume = np.abs(np.linalg.det(jacobian))
-                energy += box_e * volume
-                mass += box_m * volume
-    return np.where(inside, energy / mass, np.nan), np.where(inside, mass * geom[L.DV], np.nan)
-
-
-def _voxel_points(start: int, stop: int, target_shape) -> np.ndarray:
-    z, y, x = np.unravel_index(np.arange(start, stop), target_shape)
-    return np.stack([x, y, z], axis=1).astype(float)
+                            weight = wz * wy * wx
+                            box_e = box_e + weight * energy_density[iz, iy, ix]
+                            box_m = box_m + weight * (1.0 if density is None else density[iz, iy, ix])
+                energy += volume * box_e
+                mass += volume * box_m
+                plain_energy += box_e
+                plain_mass += box_m
+    value = np.where(mass > 0, energy / np.where(mass > 0, mass, 1.0), plain_energy / plain_mass)
+    return np.where(inside, value, np.nan), np.where(inside, mass * geom[L.DV], np.nan)
 
 
 def _grids(dose, density, field, geom):
@@ -146,42 +169,17 @@ def _grids(dose, density, field, geom):
     return dose3, rho3, field4
 
 
-def _warp_float64(dose, density, field, geom, method, subsamples, target_shape):
-    dose3, rho3, field4 = _grids(dose, density, field, geom)
-    n = int(np.prod(target_shape))
-    values, masses = np.empty(n), np.empty(n)
-    for start in range(0, n, CHUNK):
-        stop = min(n, start + CHUNK)
-        points = _voxel_points(start, stop, target_shape)
-        if method == "direct":
-            values[start:stop], _ = _direct(dose3, field4, geom, points)
-        else:
-            values[start:stop], masses[start:stop] = _mass(dose3, rho3, field4, geom, subsamples, points)
-    return values, (None if method == "direct" else masses)
-
-
 def warp(dose, density, field, geom, method, subsamples, target_shape):
     """Warped dose (flat, dose dtype; NaN outside) on the target grid, and the mapped mass in g (``mass``) or None."""
-    values, masses = _warp_float64(dose, density, field, geom, method, subsamples, target_shape)
-    return values.astype(dose.dtype), (None if masses is None else masses.astype(dose.dtype))
-
-
-def accumulate(courses, alpha_beta, ref_dose, limit, new_fractions, method, subsamples, target_shape):
-    """Cumulative EQDx over courses given as (dose, density, field, residual, geom), and the headroom.
-
-    A course with ``geom[ON_GRID]`` is already on the target grid; the others are warped first.
-    cumulative = sum_k residual_k * EQDx(rbe_k * D_k, fractions_k, alpha/beta). Composed from
-    :func:`warp` and the radiobiology reference, so the LQ formulas live in one place.
-    """
-    dtype = alpha_beta.dtype
-    ab = np.asarray(alpha_beta, float)
-    cumulative = np.zeros(int(np.prod(target_shape)), dtype=np.float64)
-    for dose, density, field, residual, geom in courses:
-        warped = dose if geom[L.ON_GRID] else _warp_float64(dose, density, field, geom, method, subsamples, target_shape)[0]
-        eqd = lq.equivalent_dose(np.asarray(warped, float), ab, geom[L.FRACTIONS], geom[L.RBE], ref_dose)
-        cumulative += np.asarray(residual, float) * eqd
-    remaining = None
-    if limit is not None:
-        remaining = lq.max_additional_dose(np.asarray(limit, float) - cumulative, ab, new_fractions, ref_dose)
-        remaining = remaining.astype(dtype)
-    return cumulative.astype(dtype), remaining
+    dose3, rho3, field4 = _grids(dose, density, field, geom)
+    tz, ty, tx = target_shape
+    slices = max(1, CHUNK // (tx * ty))
+    values, masses = np.empty(tz * ty * tx), np.empty(tz * ty * tx)
+    for z0 in range(0, tz, slices):
+        z = np.arange(z0, min(tz, z0 + slices))
+        part = slice(z0 * ty * tx, (z[-1] + 1) * ty * tx)
+        if method == "direct":
+            values[part], _ = _direct(dose3, field4, geom, tx, ty, z)
+        else:
+            values[part], masses[part] = _mass(dose3, rho3, field4, geom, subsamples, tx, ty, z)
+    return values.astype(dose.dtype), (None if method == "direct" else masses.astype(dose.dtype))

@@ -7,11 +7,11 @@ import pytest
 from warp_phantoms import gaussian_dose, layered_density, rotated_grid, smooth_field
 
 from accumulate import Grid, Volume
-from accumulate.accumulation import CourseDose
-from accumulate.warp import PriorCourse, accumulate_warped, warp_dose
+from accumulate.warp import warp_dose
 
-# float32 storage: values and sums in float32, coordinates in float64 on every backend
-TOLERANCE = {np.float64: 1e-9, np.float32: 1e-5}
+# one precision rule on every backend: arrays stored in the working dtype, all arithmetic in float64, so a
+# float32 result differs from the (float64) reference by its final rounding only
+TOLERANCE = {np.float64: 1e-12, np.float32: 3e-7}
 
 
 def _case(dtype, field_on_target=True):
@@ -54,25 +54,3 @@ def test_warp_matches_reference(fast_backend, method, subsamples, dtype, field_o
     _compare(np.asarray(result.dose.to_numpy().array), expected.dose.array, dtype)
     if method == "mass":
         _compare(np.asarray(result.mass.to_numpy().array), expected.mass.array, dtype)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_accumulation_matches_reference(fast_backend, dtype):
-    target, dose, density, field = _case(dtype, field_on_target=False)
-    second = type(field)(np.asarray(field.array[..., ::-1] * 0.5, dtype=dtype).copy(), field.grid)
-    residual = Volume(np.linspace(0.2, 1.0, target.size).reshape(target.shape), target, "residual_fraction", "1")
-    alpha_beta = Volume(np.where(np.arange(target.size) % 3 == 0, 3.0, 10.0).reshape(target.shape), target, "alpha_beta", "Gy")
-    current = CourseDose("re-irradiation", Volume(np.full(target.shape, 30.0, dtype=dtype), target), 10)
-    priors = [
-        PriorCourse("first", dose, 5, field, density=density, residual=residual),
-        PriorCourse("second", Volume(dose.array * dtype(0.5), dose.grid), 25, second, rbe=1.1, residual=0.6),
-    ]
-    limit = Volume(np.full(target.shape, 150.0), target, "eqd2", "Gy")
-    runs = [
-        accumulate_warped(priors, current, alpha_beta, limit=limit, new_fractions=5, method=method, backend=b)
-        for method in ("mass", "direct")
-        for b in ("numpy", fast_backend)
-    ]
-    for expected, result in (runs[:2], runs[2:]):
-        _compare(np.asarray(result.cumulative.to_numpy().array), expected.cumulative.array, dtype)
-        _compare(np.asarray(result.remaining.to_numpy().array), expected.remaining.array, dtype)
