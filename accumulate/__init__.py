@@ -4,6 +4,9 @@ Register the prior-course CT to the re-irradiation CT, warp the prior dose mass-
 convert every course to EQD2 with per-structure alpha/beta and recovery, sum, and report what
 each voxel can still take. Coordinates are DICOM patient coordinates (LPS, mm); arrays are
 (z, y, x); doses in Gy. See the README for the conventions in full.
+
+``accumulate.run(config)`` runs a whole configuration (:func:`accumulate.pipeline.run`); it and
+``RunResult`` are imported on first use, so ``import accumulate`` stays light.
 """
 
 from .accumulation import AccumulationResult, CourseDose, cumulative_eqd2
@@ -46,12 +49,9 @@ from .registration import read_field, register, write_field
 from .warp import WarpResult, warp_dose
 
 __all__ = [
-    "warp_dose",
-    "density_from_ct",
-    "WarpResult",
     "AccumulateError",
-    "AmbiguousStructure",
     "AccumulationResult",
+    "AmbiguousStructure",
     "BackendUnavailable",
     "ConfigError",
     "ConstantRecovery",
@@ -65,12 +65,15 @@ __all__ = [
     "NoRecovery",
     "Plan",
     "RegistrationError",
+    "RunResult",
     "TableRecovery",
     "Volume",
+    "WarpResult",
     "alpha_beta_map",
     "available_backends",
     "bed",
     "cumulative_eqd2",
+    "density_from_ct",
     "discover_courses",
     "eqd2",
     "find_structure",
@@ -87,8 +90,25 @@ __all__ = [
     "recovery_model",
     "register",
     "residual_map",
+    "run",
+    "warp_dose",
     "write_deformable_registration",
-    "write_spatial_registration",
     "write_dose",
     "write_field",
+    "write_spatial_registration",
 ]
+
+
+_LAZY = {"run": "run", "RunResult": "RunResult"}  # names of accumulate.pipeline, imported on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import pipeline
+
+        return getattr(pipeline, _LAZY[name])
+    raise AttributeError(f"module 'accumulate' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

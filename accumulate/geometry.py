@@ -154,6 +154,15 @@ class Grid:
             f"direction=({fmt(f'{v:.4g}' for v in self.direction)})"
         )
 
+    def __repr__(self) -> str:
+        """Shape, origin and spacing (the direction only when it is not the identity)."""
+        fmt = ", ".join
+        direction = "" if np.allclose(self.direction, _IDENTITY) else f", direction=({fmt(f'{v:.4g}' for v in self.direction)})"
+        return (
+            f"Grid(shape(z,y,x)=({fmt(str(n) for n in self.shape)}), origin=({fmt(f'{v:.3f}' for v in self.origin_mm)}) mm, "
+            f"spacing=({fmt(f'{v:.4g}' for v in self.spacing_mm)}) mm{direction})"
+        )
+
     # -- derived grids --------------------------------------------------------------------
     def crop(self, start_zyx: Any, stop_zyx: Any) -> Grid:
         """The sub-grid of voxels ``[start, stop)`` along (z, y, x); same spacing and direction."""
@@ -211,6 +220,18 @@ class Grid:
         return image
 
 
+def _summary(array: Any) -> str:
+    """``dtype=..., min=..., max=...`` over the finite values, with the count of NaN/inf (no copy of the array kept)."""
+    host = np.asarray(array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else array)
+    dtype = f"dtype={host.dtype}"
+    if host.size == 0 or host.dtype == bool:
+        return f"{dtype}, {int(host.sum())} True" if host.dtype == bool else dtype
+    finite = np.isfinite(host)
+    count = int(finite.sum())
+    text = f"{dtype}, min={host[finite].min():.4g}, max={host[finite].max():.4g}" if count else f"{dtype}, no finite value"
+    return text + (f", {host.size - count} NaN/inf" if count < host.size else "")
+
+
 @dataclass(frozen=True, eq=False)
 class Volume:
     """An array that always travels with its grid, and says what it holds.
@@ -238,6 +259,10 @@ class Volume:
         shape = tuple(getattr(self.array, "shape", ()))
         if shape != self.grid.shape:
             raise GeometryError(f"Volume array shape {shape} does not match its grid shape (z,y,x)={self.grid.shape}")
+
+    def __repr__(self) -> str:
+        """What it holds, its grid, dtype and finite range: never the array itself."""
+        return f"Volume({self.quantity} [{self.unit}], {_summary(self.array)}, {self.grid!r})"
 
     def with_array(self, array: Any, *, quantity: str | None = None, unit: str | None = None) -> Volume:
         """A volume on the same grid with another array (and optionally another quantity/unit)."""
@@ -299,6 +324,10 @@ class DisplacementField:
             raise GeometryError(
                 f"DisplacementField array shape {shape} must be the grid shape (z,y,x)={self.grid.shape} plus (3,)"
             )
+
+    def __repr__(self) -> str:
+        """The grid, dtype and range of the displacement components (mm): never the array itself."""
+        return f"DisplacementField(u [mm], {_summary(self.array)}, {self.grid!r})"
 
     @classmethod
     def identity(cls, grid: Grid, dtype: Any = np.float64) -> DisplacementField:

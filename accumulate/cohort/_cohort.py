@@ -153,6 +153,8 @@ def _run_tasks(tasks, task, workers, scheduler, backend, progress) -> dict[str, 
             error = f": {outcome.error}" if outcome.error else ""
             progress(f"[{number}/{len(tasks)}] {outcome.patient} {outcome.state} in {outcome.run_s:.1f} s{error} "
                      f"| done {done}, failed {failed}, {elapsed:.0f} s elapsed")  # fmt: skip
+            for warning in outcome.warnings:
+                progress(f"  warning: patient {outcome.patient}: {warning}")
     return {
         "ran on": executor.description,
         "dashboard": executor.dashboard or "-",

@@ -1,9 +1,9 @@
 """``cohort.html``: one self-contained page on the whole cohort (inline SVG, no scripts).
 
-Sections: the run, the patients (status, run time, constraints not met, smallest margin, links to
-their reports), the cumulative EQD2 of each cumulative constraint per patient with its limit,
-the distribution of constraint margins, the failures with their errors and, with a sensitivity
-grid, how many verdicts change across it.
+Sections: the run, the patients (status, run time, warnings, constraints not met, smallest margin,
+links to their reports), every patient's warnings naming the patient, the cumulative EQD2 of each
+cumulative constraint per patient with its limit, the distribution of constraint margins, the
+failures with their errors and, with a sensitivity grid, how many verdicts change across it.
 """
 
 from __future__ import annotations
@@ -34,12 +34,20 @@ def _patients(rows: CohortRows) -> list[dict[str, Any]]:
         entry = table.setdefault(row["patient"], {"patient": row["patient"], "status": row["status"], "run (s)": row["run_s"],
                                                   "structures": 0, "error": row["error"], "output": row["output"]})  # fmt: skip
         entry["structures"] += row.get("structure") is not None
+    for entry in table.values():
+        entry["warnings"] = len((rows.statuses.get(entry["patient"]) or {}).get("warnings") or ())
     for row in rows.constraints:
         entry = table[row["patient"]]
         if row["value"] is not None:
             entry["not met"] = entry.get("not met", 0) + (row["verdict"] in NOT_MET)
             entry["min margin"] = min(entry.get("min margin", row["margin"]), row["margin"])
     return list(table.values())
+
+
+def _warnings(rows: CohortRows) -> list[dict[str, str]]:
+    """One row per warning of every patient's run (status.json ``warnings``), naming the patient."""
+    return [{"patient": patient, "warning": warning} for patient, status in rows.statuses.items()
+            for warning in (status or {}).get("warnings") or ()]  # fmt: skip
 
 
 def _constraint_charts(constraints: Sequence[Mapping[str, Any]]) -> list[Figure]:
@@ -104,6 +112,7 @@ def render_page(title: str, rows: CohortRows, run: Mapping[str, Any], sensitivit
     failed = [p for p in patients if p["status"] != "done"]
     banner_class = "fail" if failed else "pass"
     margin_figures, margin_table = _margins(rows.constraints)
+    warnings = _warnings(rows)
     links = " &middot; ".join(
         f'<a href="{html.escape(p["output"])}/report.html">{html.escape(p["patient"])}</a>'
         for p in patients
@@ -121,8 +130,12 @@ def render_page(title: str, rows: CohortRows, run: Mapping[str, Any], sensitivit
         "<h2>Run</h2>",
         definitions_html(run),
         "<h2>Patients</h2>",
-        table_html(patients, ("patient", "status", "run (s)", "structures", "not met", "min margin", "error"), "status"),
+        table_html(
+            patients, ("patient", "status", "run (s)", "structures", "warnings", "not met", "min margin", "error"), "status"
+        ),  # fmt: skip
         f'<p class="small">Reports: {links or "none"}</p>',
+        "<h2>Warnings</h2>",
+        table_html(warnings, ("patient", "warning")) if warnings else "<p>No patient's run gave a warning.</p>",
         "<h2>Cumulative dose against the limits</h2>",
         "".join(f.markup() for f in _constraint_charts(rows.constraints)) or "<p>No cumulative constraint was evaluated.</p>",
         "<h2>Constraint margins</h2>",

@@ -2,8 +2,8 @@
 
 The folder ``<out>/patients/<id>/`` gets the pipeline's outputs, ``rows.json`` (the patient's
 rows of the cohort tables, see ``_rows``) and last ``status.json``: ``state`` (done | failed),
-``error``, ``run_s`` (wall time, s), ``input_hash`` and when and where it ran. A folder without
-status.json (a run that was interrupted) counts as not done.
+``error``, ``run_s`` (wall time, s), ``warnings`` (the run's, one line each), ``input_hash`` and
+when and where it ran. A folder without status.json (a run that was interrupted) counts as not done.
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ class PatientTask:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a patient's task ended: ``state`` done or failed, ``error`` text, ``run_s`` wall time (s)."""
+    """How a patient's task ended: ``state`` done or failed, ``error`` text, ``run_s`` wall time (s), the run's warnings."""
 
     patient: str
     state: str
     error: str | None
     run_s: float
+    warnings: tuple[str, ...] = ()
 
 
 def read_json(path: Path) -> Any:
@@ -69,7 +70,7 @@ def record(folder: Path, outcome: Outcome, input_hash: str | None, started: dt.d
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / STATUS, {
         "patient": outcome.patient, "state": outcome.state, "error": outcome.error, "run_s": outcome.run_s,
-        "input_hash": input_hash, "started": started.isoformat(timespec="seconds"),
+        "warnings": list(outcome.warnings), "input_hash": input_hash, "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now().isoformat(timespec="seconds"), "host": socket.gethostname(), "pid": os.getpid(),
         "software": f"accumulate {__version__}", "details": details,
     })  # fmt: skip
@@ -82,8 +83,10 @@ def run_patient(task: PatientTask) -> Outcome:
     for stale in (STATUS, ROWS):
         (task.folder / stale).unlink(missing_ok=True)
     error = details = None
+    warnings: tuple[str, ...] = ()
     try:
         result = run(task.config, output_dir=task.folder, backend=task.backend, progress=lambda line: None)
+        warnings = tuple(result.status.warnings)
         rows = patient_rows(result)
         if task.grid is not None:
             rows["sensitivity"] = sensitivity_rows(result, task.grid)
@@ -91,6 +94,6 @@ def run_patient(task: PatientTask) -> Outcome:
     except Exception as exc:  # one patient's failure, whatever it is, is recorded and never stops the cohort
         error = describe(exc)
         details = None if isinstance(exc, AccumulateError) else traceback.format_exc()
-    outcome = Outcome(task.patient, "failed" if error else "done", error, round(time.perf_counter() - clock, 3))
+    outcome = Outcome(task.patient, "failed" if error else "done", error, round(time.perf_counter() - clock, 3), warnings)
     record(task.folder, outcome, task.input_hash, started, details)
     return outcome
