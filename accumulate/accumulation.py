@@ -87,7 +87,9 @@ def cumulative_eqd2(
     Parameters
     ----------
     courses : sequence of CourseDose
-        On one grid. Any number of prior courses, each with its own residual.
+        On one grid. Any number of prior courses, each with its own residual. Doses must be
+        finite and >= 0: NaN is refused (a warped dose holds NaN only from
+        ``warp_dose(..., outside="nan")``; the default ``outside="zero"`` gives 0 Gy there).
     alpha_beta : float or Volume
         alpha/beta in Gy, scalar or per voxel (see :func:`accumulate.alpha_beta_map`).
     ref_dose : float
@@ -114,7 +116,14 @@ def cumulative_eqd2(
     dtype = result_dtype(*(op.array for op in dose_ops))
 
     for op in dose_ops:
-        finite_array(op.array, op.name, minimum=0.0)
+        try:
+            finite_array(op.array, op.name, minimum=0.0)
+        except InputError as exc:
+            if "NaN" not in str(exc):
+                raise
+            raise InputError(f"{exc}. A warped prior dose is NaN where it maps outside its dose grid only with "
+                             "warp_dose(..., outside='nan'): use outside='zero' (the default) to count those voxels "
+                             "as 0 Gy, or replace the NaN yourself (WarpResult.outside marks them)") from None  # fmt: skip
     residuals = [_residual(c.residual, grid, c.name, name, dtype) for c in courses]
     ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
     finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)

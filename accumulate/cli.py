@@ -42,6 +42,10 @@ COMMANDS: dict[str, str] = {
     "serve": "accumulate.service._serve_command",
     "watch": "accumulate.service._watch_command",
     "cohort": "accumulate.cohort._command",
+    "inspect": "accumulate.tools._inspect",
+    "eqd2": "accumulate.tools._eqd2",
+    "warp": "accumulate.tools._warp",
+    "dvh": "accumulate.tools._dvh",
 }
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [

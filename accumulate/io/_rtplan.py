@@ -70,6 +70,19 @@ class Plan:
     sop_class_uid: str = RT_PLAN
 
     @property
+    def course_date(self) -> tuple[_dt.date | None, str | None]:
+        """The date a course is dated by, and the attribute it came from.
+
+        ReviewDate (approval) first, else RTPlanDate, else StudyDate; ``(None, None)`` when the
+        plan has none of them.
+        """
+        for attribute, value in (("ReviewDate", self.review_date), ("RTPlanDate", self.plan_date),
+                                 ("StudyDate", self.study_date)):  # fmt: skip
+            if value is not None:
+                return value, attribute
+        return None, None
+
+    @property
     def reference(self) -> InstanceReference:
         """This plan as a reference (its own SOP class: RT Ion Plan Storage for an ion plan)."""
         return InstanceReference(self.sop_class_uid, self.sop_instance_uid)

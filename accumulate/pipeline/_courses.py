@@ -110,9 +110,9 @@ def _date(course: CourseConfig, plan: Plan | None, plan_path: Path | None) -> tu
         return course.date, "configuration"
     if plan is None:
         return None, "unknown (no RTPLAN, no 'date')"
-    for attribute, value in (("ReviewDate", plan.review_date), ("RTPlanDate", plan.plan_date), ("StudyDate", plan.study_date)):
-        if value is not None:
-            return value, f"RTPLAN {plan_path.name} {attribute}"
+    value, attribute = plan.course_date
+    if value is not None:
+        return value, f"RTPLAN {plan_path.name} {attribute}"
     return None, f"unknown (RTPLAN {plan_path.name} has no ReviewDate, RTPlanDate or StudyDate)"
 
 

@@ -212,6 +212,7 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
             target_grid=grid,
             subsamples=config.subsamples,
             backend=backend,
+            outside="nan",  # counted and replaced by 0 Gy below, with a note naming the structures
         )
         if result.unit_density:
             notes.append(f"course '{prior.name}': no CT, mass-consistent warping assumed unit density")

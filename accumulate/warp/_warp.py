@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .._arrays import is_cupy
-from ..errors import GeometryError
+from .._arrays import array_module, is_cupy
+from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid, Volume
 from ..radiobiology._dispatch import place, result_dtype
 from . import _layout
@@ -16,6 +16,8 @@ from ._dispatch import DEFAULT_SUBSAMPLES, check_method, check_moving, host_or_d
 
 log = logging.getLogger(__name__)
 
+#: What ``warp_dose`` puts in target voxels that map outside the prior dose grid (``outside=``).
+OUTSIDE = ("zero", "nan")
 UNIT_DENSITY_NOTE = "no moving_density given: unit density (1 g/cm3) assumed, so mass weighting reduces to volume weighting"
 
 
@@ -26,12 +28,13 @@ class WarpResult:
     Attributes
     ----------
     dose : Volume
-        Dose on the target grid, Gy (unit of the input); NaN where the voxel maps outside the
-        prior dose grid.
+        Dose on the target grid, Gy (unit of the input); where the voxel maps outside the prior
+        dose grid, 0 Gy (``outside="zero"``) or NaN (``outside="nan"``).
     outside : Volume
-        Boolean mask (quantity ``"mask"``), True where ``dose`` is NaN for that reason.
+        Boolean mask (quantity ``"mask"``), True where the voxel maps outside the prior dose
+        grid, whichever value ``dose`` holds there.
     mass : Volume or None
-        ``mass`` method: prior-anatomy mass mapped into each target voxel, g (NaN outside);
+        ``mass`` method: prior-anatomy mass mapped into each target voxel, g (0 or NaN outside, as ``dose``);
         ``sum(dose * mass)`` is the deposited energy in Gy g = mJ. None for ``direct``.
     unit_density : bool
         True when no density was given and 1 g/cm3 was assumed.
@@ -76,6 +79,7 @@ def warp_dose(
     target_grid: Grid | None = None,
     subsamples: int = DEFAULT_SUBSAMPLES,
     backend: str = "auto",
+    outside: str = "zero",
 ) -> WarpResult:
     """Warp a prior-course dose onto the reference grid.
 
@@ -114,18 +118,24 @@ def warp_dose(
     subsamples : int
         Sub-samples per axis per target voxel for ``mass`` (k^3 in all); ignored by ``direct``.
     backend : {"auto", "numpy", "numba", "cupy", "cuda-host"}
+    outside : {"zero", "nan"}
+        The value of target voxels whose centre (``direct``) or any sub-sample (``mass``) maps
+        outside the prior dose grid's voxel boxes. ``"zero"`` (default): 0 Gy, the prior course
+        gave no dose there as far as its dose grid tells, and the result goes straight into
+        :func:`accumulate.cumulative_eqd2`, which refuses NaN. ``"nan"``: NaN, so that no
+        unknown dose is silently read as 0 Gy (replace it before summing). Either way
+        ``WarpResult.outside`` marks them: check it wherever a structure may reach outside.
 
     Returns
     -------
     WarpResult
-        Target voxels whose centre (``direct``) or any sub-sample (``mass``) maps outside the
-        prior dose grid's voxel boxes are NaN in ``dose`` and True in ``outside``, never 0.
+        The warped dose, the outside mask, the mapped mass (``mass``) and what ran.
 
     Raises
     ------
     InputError
-        Unknown method or sub-sample count; NaN/inf in dose, field or density; negative dose;
-        density <= 0.
+        Unknown method, sub-sample count or ``outside``; NaN/inf in dose, field or density;
+        negative dose; density <= 0.
 
     References
     ----------
@@ -134,6 +144,8 @@ def warp_dose(
     method for 4D Monte Carlo dose calculation", Med Phys 2008;35:4096-4105, doi:10.1118/1.2968215.
     """
     k = check_method(method, subsamples)
+    if outside not in OUTSIDE:
+        raise InputError(f"warp_dose: outside must be one of {OUTSIDE}, got {outside!r}")
     check_moving(dose, dvf, moving_density, "warp_dose")
     unit_density = moving_density is None and method == "mass"
     if unit_density:
@@ -142,7 +154,17 @@ def warp_dose(
     dtype = result_dtype(dose.array, dvf.array, *(() if density is None else (density.array,)))
     if density is not None:
         density = _density_on_dose_grid(density, dose.grid, k, backend, dtype)
-    return _warp(dose, dvf, density, target_grid or dvf.grid, method, k, backend, unit_density, dtype)
+    result = _warp(dose, dvf, density, target_grid or dvf.grid, method, k, backend, unit_density, dtype)
+    return result if outside == "nan" else _zero_outside(result)
+
+
+def _zero_outside(result: WarpResult) -> WarpResult:
+    """The result with 0 instead of NaN in the dose (and mass) of the voxels that map outside."""
+    xp = array_module(result.dose.array)
+    mask = result.outside.array
+    dose = result.dose.with_array(xp.where(mask, 0.0, result.dose.array))
+    mass = None if result.mass is None else result.mass.with_array(xp.where(mask, 0.0, result.mass.array))
+    return replace(result, dose=dose, mass=mass)
 
 
 def _warp(dose, dvf, density, target, method, k, backend, unit_density, dtype) -> WarpResult:

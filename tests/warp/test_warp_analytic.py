@@ -60,7 +60,7 @@ def test_integer_voxel_translation_is_an_exact_shift(any_backend, method):
     dose = _random_dose(grid)
     shift_xyz = np.array([2, -1, 3])  # voxels: moving point = fixed point + shift
     field = DisplacementField(np.broadcast_to(shift_xyz * np.array(grid.spacing_mm), grid.shape + (3,)).copy(), grid)
-    result = warp_dose(dose, field, method=method, backend=any_backend)
+    result = warp_dose(dose, field, method=method, backend=any_backend, outside="nan")
     expected = np.full(grid.shape, np.nan)
     expected[:-3, 1:, :-2] = dose.array[3:, :-1, 2:]
     np.testing.assert_allclose(result.dose.array, expected, rtol=1e-12, equal_nan=True)
@@ -77,7 +77,7 @@ def test_any_integer_shift_on_any_spacing_is_exact(shift, spacing, method):
     grid = Grid((5, 6, 7), origin_mm=(1.0, -2.0, 3.0), spacing_mm=spacing)
     dose = Volume(np.arange(grid.size, dtype=float).reshape(grid.shape) + 1.0, grid)
     u = np.broadcast_to(np.asarray(shift) * np.asarray(spacing), grid.shape + (3,)).copy()
-    result = warp_dose(dose, DisplacementField(u, grid), method=method, backend="numba").dose.array
+    result = warp_dose(dose, DisplacementField(u, grid), method=method, backend="numba", outside="nan").dose.array
     sx, sy, sz = shift
     expected = np.full(grid.shape, np.nan)
     target = tuple(slice(max(0, -s), n - max(0, s)) for s, n in zip((sz, sy, sx), grid.shape, strict=True))
@@ -230,12 +230,12 @@ def test_a_float32_density_on_its_own_grid_adds_no_second_kernel_specialisation(
 
 # --- out of field and bad input -----------------------------------------------------------------
 @pytest.mark.parametrize("method", METHODS)
-def test_points_mapping_outside_are_flagged_not_zero(method):
+def test_points_mapping_outside_are_flagged_and_nan_when_asked(method):
     dose_grid = cube_grid(20)  # centres -20 .. 18 mm
     target = Grid((6, 6, 6), origin_mm=(-10.0, -10.0, -10.0), spacing_mm=(2.0, 2.0, 2.0))
     u = np.zeros(target.shape + (3,))
     u[..., 0] = np.where(np.arange(6) >= 3, 40.0, 0.0)[None, None, :]  # right half pulled from 40 mm away
-    result = warp_dose(gaussian_dose(dose_grid, (0, 0, 0), 5.0), DisplacementField(u, target), method=method, backend="numba")
+    result = warp_dose(gaussian_dose(dose_grid, (0, 0, 0), 5.0), DisplacementField(u, target), method=method, backend="numba", outside="nan")
     assert result.outside.array[..., 3:].all() and np.isnan(result.dose.array[..., 3:]).all()
     assert not result.outside.array[..., :3].any()
 
