@@ -21,32 +21,71 @@ def configure(parser) -> None:
     parser.add_argument("--check", action="store_true", help="only check the inputs and settings (as 'accumulate check')")
 
 
-def _unit(metric: str, quantity: str) -> str:
-    if metric.upper().startswith("V"):
-        return "%" if metric.endswith("%") else "cc"
-    return "Gy" if quantity == "physical" else f"Gy {quantity.upper()}"
+def metric_unit(metric: str, quantity: str, dose_unit: str = "Gy") -> str:
+    """The unit of a constraint's value: cc for V<x>Gy, % for V<x>Gy% and V<p>%Rx, else the dose's with its quantity.
+
+    ``dose_unit`` is ``"Gy"`` or ``"Gy(RBE)"`` (RBE-weighted courses); the quantity (EQD2, BED ...)
+    follows it for radiobiological doses: ``"Gy(RBE) EQD2"``.
+    """
+    name = metric.split()[-1].upper()
+    if name.startswith("V"):
+        return "%" if name.endswith("%") or name.endswith("%RX") else "cc"
+    return dose_unit if quantity == "physical" else f"{dose_unit} {quantity.upper()}"
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.2f} {unit}"
+
+
+def _rows(result) -> list[tuple[list[str], str]]:
+    """The table's cells for each verdict, and the line under it (reason or note; empty if none)."""
+    units = {"physical": result.cumulative_physical.unit}
+    rows = []
+    for v in result.verdicts:
+        quantity = v.constraint.quantity
+        dose_unit = units.get(quantity, result.cumulative_eqd2.unit)
+        unit = metric_unit(v.constraint.metric, quantity, dose_unit)
+        cells = [v.verdict, v.constraint.describe(), _with_unit(v.value, unit), _with_unit(v.limit, unit),
+                 _with_unit(v.margin, unit)]  # fmt: skip
+        rows.append((cells, v.reason or v.note))
+    return rows
 
 
 def print_summary(result) -> None:
-    """The verdicts (value, limit, unit, margin), the status line with its reasons, warnings, overrides and the report."""
-    rows = result.verdicts
+    """The run's summary on the console, as complete as the report's head.
+
+    The verdicts (verdict, constraint, value, limit and margin = limit - value, each with its
+    unit: Gy, Gy(RBE), Gy EQD2, cc, %), the overall line (state, headline) with its
+    reasons and accepted overrides, the report's path, and last every warning of the run (each
+    naming its course or structure), so that none scrolls away.
+    """
+    rows = _rows(result)
     if rows:
-        print(f"\n{'verdict':<18s} {'constraint':<58s} {'value':>8s} {'limit':>8s} {'margin':>8s}  unit")
-    for v in rows:
-        value = "-" if v.value is None else f"{v.value:8.2f}"
-        margin = "-" if v.margin is None else f"{v.margin:8.2f}"
-        unit = _unit(v.constraint.metric, v.constraint.quantity)
-        print(f"{v.verdict:<18s} {v.constraint.describe():<58s} {value:>8s} {v.limit:8.2f} {margin:>8s}  {unit}")
-        if v.reason:
-            print(f"{'':18s}   ({v.reason})")
+        header = ["verdict", "constraint", "value", "limit", "margin"]
+        widths = [max(len(r[0][i]) for r in rows + [(header, "")]) for i in range(len(header))]
+
+        def line(cells: list[str]) -> str:  # text columns left, numbers right
+            return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+        print(f"\n{line(header).rstrip()}")
+        for cells, below in rows:
+            print(line(cells).rstrip())
+            if below:
+                print(f"{'':{widths[0]}s}    ({below})")
     status = result.status
-    print(f"\n{status.state.upper()}: {status.headline}")
-    for title, lines in (("why", status.reasons), ("warnings", status.warnings), ("accepted overrides", status.overrides)):
+    print(f"\noverall: {status.state.upper()}: {status.headline}")
+    for title, lines in (("why", status.reasons), ("accepted overrides", status.overrides)):
         if lines:
             print(f"  {title}:")
-            for line in lines:
-                print(f"    - {line}")
+            for text in lines:
+                print(f"    - {text}")
     print(f"report: {result.files['report']}")
+    if status.warnings:
+        print(f"\nWarnings ({len(status.warnings)}):")
+        for text in status.warnings:
+            print(f"  - {text}")
+    else:
+        print("\nWarnings: none")
 
 
 def run(args) -> int:
