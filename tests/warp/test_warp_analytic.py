@@ -235,7 +235,8 @@ def test_points_mapping_outside_are_flagged_and_nan_when_asked(method):
     target = Grid((6, 6, 6), origin_mm=(-10.0, -10.0, -10.0), spacing_mm=(2.0, 2.0, 2.0))
     u = np.zeros(target.shape + (3,))
     u[..., 0] = np.where(np.arange(6) >= 3, 40.0, 0.0)[None, None, :]  # right half pulled from 40 mm away
-    result = warp_dose(gaussian_dose(dose_grid, (0, 0, 0), 5.0), DisplacementField(u, target), method=method, backend="numba", outside="nan")
+    dose = gaussian_dose(dose_grid, (0, 0, 0), 5.0)
+    result = warp_dose(dose, DisplacementField(u, target), method=method, backend="numba", outside="nan")
     assert result.outside.array[..., 3:].all() and np.isnan(result.dose.array[..., 3:]).all()
     assert not result.outside.array[..., :3].any()
 
