@@ -81,12 +81,12 @@ def run(args) -> int:
                        outside=args.outside)  # fmt: skip
     warped = result.dose.to_numpy()
     outside = int(result.outside.to_numpy().array.sum())
-    print(f"dose      {args.dose}: max {float(dose.array.max()):.2f} {dose.unit} on {dose.grid.describe()}")
-    print(f"field     {args.field}: {field.grid.describe()}")
+    print(f"dose      {args.dose}: max {float(dose.array.max()):.2f} {dose.unit} on {dose.grid!r}")
+    print(f"field     {args.field}: {field.grid!r}")
     how = f"{result.method}" + (", unit density assumed (no --moving-ct)" if result.unit_density else "")
     inside = warped.array[~result.outside.to_numpy().array]
     print(f"warped    ({how}, backend {result.backend}): max {float(inside.max(initial=0.0)):.2f} {warped.unit} "
-          f"on {warped.grid.describe()}")  # fmt: skip
+          f"on {warped.grid!r}")  # fmt: skip
     if outside:
         value = "0 Gy" if args.outside == "zero" else "NaN"
         print(f"WARNING   {outside} of {warped.grid.size} voxels map outside the prior dose grid: they hold {value}")
