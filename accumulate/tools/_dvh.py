@@ -19,6 +19,7 @@ from pathlib import Path
 
 HELP = "DVH metrics of the structures of an RTSTRUCT on a dose (RTDOSE), sampled at structure resolution"
 DEFAULT_METRICS = ("Dmax", "D0.03cc", "Dmean", "D95%", "Dmin")
+_DEFAULT_HELP = " ".join(DEFAULT_METRICS).replace("%", "%%")  # argparse help expands %
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def configure(parser) -> None:
     parser.add_argument("--structures", nargs="+", default=None, metavar="NAME",
                         help="only these structures (names matched through the synonym table; default: all)")  # fmt: skip
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="M",
-                        help=f"metrics (default: {' '.join(DEFAULT_METRICS)}); e.g. V20Gy (cc), V20Gy%% (%%), D2cc")  # fmt: skip
+                        help=f"metrics (default: {_DEFAULT_HELP}); e.g. V20Gy (cc), V20Gy%% (%%), D2cc")  # fmt: skip
     parser.add_argument("--prescription", type=float, default=None, metavar="GY", help="prescription dose, Gy, for V<p>%%Rx")
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="also write the table as CSV")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import BACKENDS
+
 HELP = "warp a prior dose onto the reference grid through a displacement field (REG DICOM or MHA/NRRD vector image)"
 
 
@@ -33,7 +35,7 @@ def configure(parser) -> None:
                         help="the prior CT (DICOM folder, or .mha): its mass density weights the mass method")  # fmt: skip
     parser.add_argument("--fixed", type=Path, default=None, metavar="FILE",
                         help="a file of the reference course (its patient, frame kept); an RTDOSE gives the grid")  # fmt: skip
-    parser.add_argument("--backend", default="auto", help="compute backend (auto, numpy, numba, cupy, cuda-host)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="compute backend")
 
 
 def _target_grid(fixed: Path | None):

@@ -10,6 +10,7 @@ import pytest
 
 import accumulate
 from accumulate import CourseDose, DisplacementField, Grid, InputError, Volume, cumulative_eqd2, warp_dose
+from accumulate.cli import COMMANDS, main
 
 
 def test_run_is_at_the_top_level_without_importing_the_pipeline_first():
@@ -65,3 +66,10 @@ def test_warp_dose_outside_zero_by_default_feeds_cumulative_eqd2_and_nan_is_refu
         cumulative_eqd2([CourseDose("prior", nan.dose, 35)], 3.0, backend="numpy")
     with pytest.raises(InputError, match="outside must be one of"):
         warp_dose(dose, field, outside="clip")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_a_help_page(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0 and f"usage: accumulate {command}" in capsys.readouterr().out
