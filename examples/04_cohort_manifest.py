@@ -16,14 +16,19 @@ from accumulate.cohort import run_cohort
 from accumulate.phantom import write_demo_case
 
 BASE = """
+# The settings every patient shares (a run configuration without [[course]]).
 [radiobiology]
-alpha_beta_default = 3.0
+alpha_beta_default = 3.0          # Gy, everywhere a structure has no value of its own
+alpha_beta = { SpinalCord = 2.0 }
+
 [recovery.SpinalCord]
-model = "cord-conservative"
+model = "cord-conservative"       # 25 % after 6 months, 50 % from 12 months
+
 [constraints]
 set = "hn-reirradiation"
+
 [accept]
-absent_structures = ["OpticNerve_L", "OpticNerve_R", "Chiasm", "Larynx"]
+absent_structures = ["OpticNerve_L", "OpticNerve_R", "Chiasm", "Larynx"]   # the phantom has none
 """
 
 
