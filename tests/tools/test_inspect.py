@@ -70,3 +70,14 @@ def test_bad_exports_are_exit_3_naming_the_path_without_a_traceback(case, tmp_pa
     assert main(["inspect", str(target)]) == 3
     err = capsys.readouterr().err
     assert err.startswith("accumulate inspect: error: ") and named in err and "Traceback" not in err
+
+
+def test_a_dose_without_its_plan_is_listed_undated_with_what_is_missing(case, tmp_path, capsys):
+    export = tmp_path / "dose-only"
+    export.mkdir()
+    shutil.copy(case.prior.folder / "RD.dcm", export / "RD.dcm")
+    assert main(["inspect", str(export)]) == 0
+    out = capsys.readouterr().out
+    plan_uid = pydicom.dcmread(export / "RD.dcm").ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID
+    assert "course 1  (no RTPLAN)" in out and "date          ?  (unknown (no RTPLAN))" in out
+    assert f"MISSING       RTPLAN {plan_uid} referenced by RD.dcm" in out and "MISSING       CT series" in out
