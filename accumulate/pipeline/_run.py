@@ -94,7 +94,7 @@ def run(
         handler.close()
         staging.commit()
     except BaseException as exc:
-        if isinstance(exc, AccumulateError):
+        if isinstance(exc, (AccumulateError, OSError)):  # an OSError here is the outputs' disk or folder: said below
             log.error("run failed: %s", exc)
         else:
             log.exception("run failed")
