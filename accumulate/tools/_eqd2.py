@@ -103,7 +103,7 @@ def dose_eqdx(
     from ..radiobiology import bed, eqd2
 
     path = Path(path)
-    dose = read_dose(path)
+    dose = read_dose(path, fractions=fractions)  # a FRACTION dose is scaled by them (else by the plan's)
     fractions_from = "--fractions"
     if fractions is None:
         plan_path = _plan_beside(path)

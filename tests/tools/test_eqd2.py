@@ -70,3 +70,18 @@ def test_an_accepted_unusual_value_passes_and_a_non_dose_file_is_named(case, tmp
     assert main(["eqd2", str(not_dose), "--alpha-beta", "3"]) == 3
     err = capsys.readouterr().err
     assert "RS.dcm" in err and "RTDOSE" in err and "Traceback" not in err
+
+
+def test_a_fraction_dose_is_scaled_to_the_course_by_the_fractions_given(case, tmp_path):
+    source = tmp_path / "RD.dcm"  # alone: no plan beside it
+    ds = pydicom.dcmread(case.reirradiation.folder / "RD.dcm")
+    ds.DoseSummationType = "FRACTION"
+    ds.DoseGridScaling = float(ds.DoseGridScaling) / 5  # one fraction's dose: 7 Gy at the maximum
+    ds.save_as(source)
+    per_fraction, _ = _gy(source)
+    out = tmp_path / "eqd2.dcm"
+    assert main(["eqd2", str(source), "--fractions", "5", "--alpha-beta", "3", "-o", str(out)]) == 0
+    course = 5 * per_fraction
+    written, scaling = _gy(out)
+    np.testing.assert_allclose(written, course * (course / 5 + 3) / (2 + 3), atol=scaling)
+    assert main(["eqd2", str(source), "--alpha-beta", "3"]) == 3  # no fractions and no plan to take them from
