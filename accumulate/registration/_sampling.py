@@ -151,5 +151,5 @@ def warp_mask(moving_mask: Volume, field: DisplacementField, *, backend: str = "
     if mask.dtype != bool and not np.isin(np.unique(mask), (0, 1)).all():
         raise InputError("a structure mask must hold only 0 and 1 (or booleans)")
     values = moving_mask.to_numpy().with_array(mask.astype(np.float64), quantity="mask", unit="1")
-    warped = warp_dose(values, field.to_numpy(), method="direct", backend=backend).dose.to_numpy().array
-    return np.nan_to_num(np.asarray(warped), nan=0.0) >= 0.5
+    warped = warp_dose(values, field.to_numpy(), method="direct", backend=backend, outside="zero").dose.to_numpy().array
+    return np.asarray(warped) >= 0.5  # 0 where the mask's grid does not reach
