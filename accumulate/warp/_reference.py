@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _layout as L
+from .operations import WarpInputs
 
 CHUNK = 1 << 17  # target voxels per vectorised slab (at least one slice)
 DOSE_MARGIN, FIELD_MARGIN = 0.0, 0.5  # voxels beyond the outer centres over which the interpolant continues
@@ -169,8 +170,10 @@ def _grids(dose, density, field, geom):
     return dose3, rho3, field4
 
 
-def warp(dose, density, field, geom, method, subsamples, target_shape):
+def warp(inputs: WarpInputs) -> tuple[np.ndarray, np.ndarray | None]:
     """Warped dose (flat, dose dtype; NaN outside) on the target grid, and the mapped mass in g (``mass``) or None."""
+    dose, density, field, geom = inputs.dose, inputs.density, inputs.field, inputs.geometry
+    method, subsamples, target_shape = inputs.method, inputs.subsamples, inputs.target_shape
     dose3, rho3, field4 = _grids(dose, density, field, geom)
     tz, ty, tx = target_shape
     slices = max(1, CHUNK // (tx * ty))
