@@ -14,8 +14,6 @@ from pydicom.dataset import Dataset
 from ..errors import GeometryError, InputError
 from ..geometry import Volume
 from ._dicom import (
-    CT_IMAGE,
-    ENHANCED_CT_IMAGE,
     ImageSeries,
     NotDicom,
     PathLike,
@@ -30,6 +28,7 @@ from ._dicom import (
 )
 from ._itkio import is_itk_path, read_itk_volume
 from ._stack import MissingSlicesError, even_step, resample_even
+from .uids import CT_IMAGE, ENHANCED_CT_IMAGE
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,6 @@ from ..distribution import __version__
 from ..errors import AccumulateError, GeometryError, InputError
 from ..geometry import Grid
 
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
-ENHANCED_CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2.1"
-RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
-RT_STRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
-RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
-RT_ION_PLAN = "1.2.840.10008.5.1.4.1.1.481.8"
-SPATIAL_REG = "1.2.840.10008.5.1.4.1.1.66.1"
-DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.66.3"
 #: What the writers put in the (Enhanced) General Equipment modules.
 MANUFACTURER = "accumulate"
 

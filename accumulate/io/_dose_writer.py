@@ -20,12 +20,10 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
+from ..atomic import atomic_path
 from ..errors import InputError
 from ..geometry import Volume
-from ._atomic import atomic_path
 from ._dicom import (
-    RT_DOSE,
-    RT_PLAN,
     InstanceReference,
     PathLike,
     code_item,
@@ -38,6 +36,7 @@ from ._dicom import (
     set_equipment,
 )
 from ._itkio import is_itk_path, write_itk_volume
+from .uids import RT_DOSE, RT_PLAN
 
 #: CID 7220 "RT Dose Derivation" (PS3.16), as (CodeValue, CodeMeaning) of scheme DCM.
 COMPOSED_FROM_PRIOR_DOSES = ("121370", "Composed from prior doses")

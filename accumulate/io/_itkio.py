@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, full_suffix
 from ..errors import InputError
 from ..geometry import Volume
-from ._atomic import atomic_path, full_suffix
 from ._dicom import PathLike
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".nii.gz")

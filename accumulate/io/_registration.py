@@ -18,12 +18,10 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
+from ..atomic import atomic_path
 from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid
-from ._atomic import atomic_path
 from ._dicom import (
-    DEFORMABLE_REG,
-    SPATIAL_REG,
     ImageSeries,
     PathLike,
     add_common_instance_reference,
@@ -40,6 +38,7 @@ from ._dicom import (
     require,
     set_equipment,
 )
+from .uids import DEFORMABLE_REG, SPATIAL_REG
 
 #: CID 7100 "RCS Registration Method Type" (DCM): the Registration Type Code of an item.
 FRAME_OF_REFERENCE_IDENTITY = ("125021", "Frame of Reference Identity")

@@ -9,8 +9,6 @@ from pydicom.dataset import Dataset
 
 from ..errors import InputError
 from ._dicom import (
-    RT_ION_PLAN,
-    RT_PLAN,
     InstanceReference,
     PathLike,
     file_errors,
@@ -21,6 +19,7 @@ from ._dicom import (
     require,
     whole,
 )
+from .uids import RT_ION_PLAN, RT_PLAN
 
 _PARTICLES = {"PROTON", "ION"}
 

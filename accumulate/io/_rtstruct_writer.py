@@ -19,11 +19,9 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from ..atomic import atomic_path
 from ..errors import InputError
-from ._atomic import atomic_path
 from ._dicom import (
-    CT_IMAGE,
-    RT_STRUCT,
     ImageSeries,
     InstanceReference,
     PathLike,
@@ -34,10 +32,10 @@ from ._dicom import (
     now_date_time,
     set_equipment,
 )
+from .uids import CT_IMAGE, DETACHED_STUDY_MANAGEMENT, RT_STRUCT
 
 _CONTOUR_DATA = Tag("ContourData")
 #: Detached Study Management SOP Class (retired), the class planning systems put in RTReferencedStudySequence.
-_STUDY_CLASS = "1.2.840.10008.3.1.2.3.1"
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def fill_structure_set(
     series = Dataset()
     series.SeriesInstanceUID = series_uid
     series.ContourImageSequence = [ref.item() for ref in images]
-    study = InstanceReference(_STUDY_CLASS, study_uid).item()
+    study = InstanceReference(DETACHED_STUDY_MANAGEMENT, study_uid).item()
     study.RTReferencedSeriesSequence = [series]
     frame = Dataset()
     frame.FrameOfReferenceUID = frame_uid

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..io._atomic import fsync_dir, write_text_atomic
+from ..atomic import fsync_dir, write_text_atomic
 from . import run_steps
 from ._sender import send_files
 from ._settings import ServiceSettings

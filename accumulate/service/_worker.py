@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ..atomic import atomic_path, fsync_dir, write_json_atomic, write_text_atomic
 from ..errors import AccumulateError, InputError
-from ..io._atomic import atomic_path, fsync_dir, write_json_atomic, write_text_atomic
 from ..pipeline import RunResult, run
 from . import run_steps
 from ._cases import Assessment, assess, run_config

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError
+from .errors import InputError, OutputError
 
 _DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
 
