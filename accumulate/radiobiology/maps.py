@@ -1,7 +1,8 @@
 """Per-voxel parameter maps painted from structure masks: alpha/beta, recovery residual, EQD2 limits.
 
 Masks are :class:`~accumulate.Volume` objects on the target grid, boolean or fractional
-occupancy in [0, 1]; a voxel belongs to a structure when its occupancy is >= 0.5. Where
+occupancy in [0, 1]; a voxel belongs to a structure when its occupancy is >= 0.5. A structure
+named in the values is found among the masks by :func:`accumulate.names.find_structure`. Where
 structures overlap, one rule decides which value a voxel gets (stated per function).
 """
 
@@ -14,19 +15,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..geometry import Grid, Volume
+from ..names import find_structure
 from .recovery import NoRecovery, RecoveryModel
 
 OCCUPANCY_THRESHOLD = 0.5
 NO_RECOVERY = NoRecovery()
-
-
-def _lookup(masks: Mapping[str, Volume], name: str) -> Volume:
-    if name in masks:
-        return masks[name]
-    folded = {key.casefold(): key for key in masks}
-    if name.casefold() in folded:
-        return masks[folded[name.casefold()]]
-    raise InputError(f"unknown structure {name!r}; the structure set has: {', '.join(sorted(masks)) or '(none)'}")
 
 
 def paint(
@@ -36,7 +29,7 @@ def paint(
     out = np.full(grid.shape, float(default), dtype=np.float64)
     painted = np.zeros(grid.shape, dtype=bool)
     for name in order:
-        mask = _lookup(masks, name)
+        mask = masks[find_structure(masks, name)]
         grid.require_same(mask.grid, f"the parameter map and structure {name!r}")
         inside = np.asarray(mask.to_numpy().array, dtype=float) >= OCCUPANCY_THRESHOLD
         take = inside & ~painted
@@ -58,7 +51,8 @@ def alpha_beta_map(
     Parameters
     ----------
     values : {structure name: alpha/beta in Gy}
-        Names are matched exactly, then case-insensitively; an unknown name is an error.
+        Names are matched as everywhere in the package (:func:`accumulate.names.find_structure`:
+        ignoring case and punctuation, then the synonyms); an unknown or ambiguous name is an error.
     priority : "lowest", "highest" or a list of names
         Who wins where structures overlap: the lowest alpha/beta (default, conservative for
         late-reacting organs at risk inside a target), the highest, or the first listed name.
