@@ -41,6 +41,7 @@ True
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import logging
 import os
@@ -271,26 +272,37 @@ Ops = TypeVar("Ops")
 
 @dataclass(frozen=True)
 class Family(Generic[Ops]):
-    """One operation family: the protocol its implementations follow and a loader per backend.
+    """One operation family: the protocol its implementations follow and where each backend's lives.
+
+    As pydicom's pixel-data decoders register their plugins, each backend's implementation is a
+    ``(module, attribute)`` pair, imported on first use (nothing heavy loads before it is needed):
+    the module itself when ``attribute`` is None, else ``attribute(backend_name)`` (a class bound
+    to an executor). ``tests/test_backends.py`` loads every available one and checks the protocol.
 
     Parameters
     ----------
     name : str
         The family (``"radiobiology"``, ``"warp"``).
     protocol : type
-        A :class:`typing.Protocol` (runtime-checkable) every implementation satisfies.
-    loaders : mapping of str to callable
-        One entry per name in :data:`NAMES`: a function returning the implementation (a module
-        or an object); it imports what the backend needs, so nothing heavy loads before it is used.
+        A runtime-checkable :class:`typing.Protocol` every implementation satisfies.
+    plugins : mapping of str to (str, str or None)
+        One entry per name in :data:`NAMES`.
     """
 
     name: str
     protocol: type
-    loaders: Mapping[str, Callable[[], Ops]] = field(repr=False, compare=False)
+    plugins: Mapping[str, tuple[str, str | None]] = field(repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if tuple(self.loaders) != NAMES:
-            raise ValueError(f"operation family {self.name!r} must load exactly the backends {NAMES}, got {tuple(self.loaders)}")
+        if tuple(self.plugins) != NAMES:
+            raise ValueError(f"operation family {self.name!r} must name exactly the backends {NAMES}, got {tuple(self.plugins)}")
+
+    @classmethod
+    def standard(cls, package: str, protocol: type, kernel_class: str) -> Family:
+        """The usual layout: ``<package>._reference`` (numpy), ``<package>._numba``, ``<package>._cuda.<kernel_class>``."""
+        kernels = (f"{package}._cuda", kernel_class)
+        plugins = {"numpy": (f"{package}._reference", None), "numba": (f"{package}._numba", None)}
+        return cls(package.rsplit(".", 1)[-1], protocol, {**plugins, "cuda-host": kernels, "cupy": kernels})
 
     def operations(self, backend: str = "auto") -> tuple[str, Ops]:
         """``(name, ops)``: the resolved backend name and the family's implementation on it.
@@ -306,7 +318,10 @@ class Family(Generic[Ops]):
 
 @functools.cache
 def _load(family: Family, name: str):
-    ops = family.loaders[name]()
+    module, attribute = family.plugins[name]
+    ops = importlib.import_module(module)
+    if attribute is not None:
+        ops = getattr(ops, attribute)(name)
     if not isinstance(ops, family.protocol):
         raise TypeError(f"the {name} implementation of {family.name!r} does not follow {family.protocol.__name__}")
     return ops

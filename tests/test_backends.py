@@ -47,7 +47,7 @@ def test_one_list_of_names():
     from accumulate import config
 
     assert config.BACKENDS is CHOICES  # the configuration accepts exactly these
-    assert tuple(LQ.loaders) == NAMES and tuple(WARP.loaders) == NAMES
+    assert tuple(LQ.plugins) == NAMES and tuple(WARP.plugins) == NAMES
     for backend in BACKENDS.values():
         assert backend.dependencies and backend.install_hint
 
@@ -91,9 +91,9 @@ def test_families_give_implementations_that_follow_their_protocol():
     for name in backends.available_backends():
         assert isinstance(LQ.operations(name)[1], LQOperations)
         assert isinstance(WARP.operations(name)[1], WarpOperations)
-    with pytest.raises(ValueError, match="must load exactly the backends"):
-        Family("incomplete", LQOperations, {"numpy": lambda: None})
-    wrong = Family("wrong", WarpOperations, {name: object for name in NAMES})
+    with pytest.raises(ValueError, match="must name exactly the backends"):
+        Family("incomplete", LQOperations, {"numpy": ("accumulate.radiobiology._reference", None)})
+    wrong = Family("wrong", WarpOperations, {name: ("accumulate.radiobiology._reference", None) for name in NAMES})
     with pytest.raises(TypeError, match="does not follow WarpOperations"):
         wrong.operations("numpy")
 

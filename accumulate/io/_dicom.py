@@ -259,6 +259,21 @@ def new_file_meta(ds: Dataset, sop_class_uid: str) -> None:
     ds.InstanceCreationDate, ds.InstanceCreationTime = now_date_time()
 
 
+def new_series_dataset(sop_class_uid: str, modality: str, like: Dataset | None, series_number: int) -> Dataset:
+    """A new instance in a new series: file meta, SOP UIDs, Patient and Study copied from ``like``, Modality and series.
+
+    The series gets a fresh SeriesInstanceUID, ``series_number`` and the current SeriesDate/Time.
+    """
+    ds = Dataset()
+    new_file_meta(ds, sop_class_uid)
+    copy_patient_and_study(like, ds)
+    ds.Modality = modality
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesNumber = series_number
+    ds.SeriesDate, ds.SeriesTime = now_date_time()
+    return ds
+
+
 @dataclass(frozen=True)
 class InstanceReference:
     """A SOP instance to reference: its SOP Class UID and SOP Instance UID (PS3.3 Table 10-11)."""

@@ -27,12 +27,10 @@ from ._dicom import (
     InstanceReference,
     PathLike,
     code_item,
-    copy_patient_and_study,
     frame_of_reference_uid,
     grid_to_plane,
     like_dataset,
-    new_file_meta,
-    now_date_time,
+    new_series_dataset,
     set_equipment,
 )
 from ._itkio import is_itk_path, write_itk_volume
@@ -248,14 +246,8 @@ def _dose_dataset(
     bits: int,
 ) -> Dataset:
     pixels, scaling = _pixels(volume, bits)
-    ds = Dataset()
-    new_file_meta(ds, RT_DOSE)
-    copy_patient_and_study(like, ds)
-    ds.Modality = "RTDOSE"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = series_number
+    ds = new_series_dataset(RT_DOSE, "RTDOSE", like, series_number)
     ds.OperatorsName = ""
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     description = (quantity or f"{volume.quantity} [{volume.unit}]")[:64]
     ds.SeriesDescription = description

@@ -26,13 +26,11 @@ from ._dicom import (
     PathLike,
     add_common_instance_reference,
     code_item,
-    copy_patient_and_study,
     file_errors,
     frame_of_reference_uid,
     grid_to_plane,
     like_dataset,
-    new_file_meta,
-    now_date_time,
+    new_series_dataset,
     plane_axes,
     read_dataset,
     require,
@@ -190,18 +188,12 @@ def _registration_dataset(sop_class: str, fixed_like: PathLike | Dataset, moving
                 f"{writer}: the {role} images (series {series.series_uid}) are in frame of reference {series.frame_uid}, "
                 f"not the {role} frame {frame}; pass the CT series of the {role} course"
             )
-    ds = Dataset()
-    new_file_meta(ds, sop_class)
-    copy_patient_and_study(like, ds)
-    ds.Modality = "REG"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = series_number
+    ds = new_series_dataset(sop_class, "REG", like, series_number)
     ds.SeriesDescription = description[:64]
     for keyword, attribute in (("BodyPartExamined", "body_part"), ("Laterality", "laterality")):
         value = getattr(images[0], attribute, "") or like.get(keyword)
         if value:
             setattr(ds, keyword, value)
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     ds.FrameOfReferenceUID = fixed_frame
     ds.PositionReferenceIndicator = ""

@@ -25,10 +25,9 @@ from ._dicom import (
     ImageSeries,
     InstanceReference,
     PathLike,
-    copy_patient_and_study,
     frame_of_reference_uid,
     like_dataset,
-    new_file_meta,
+    new_series_dataset,
     now_date_time,
     set_equipment,
 )
@@ -168,14 +167,9 @@ def write_structure_set(
         if outside:
             raise InputError(f"write_structure_set: ROI '{roi.name}' has contours on image indices {outside[:5]}, "
                              f"the series has {len(images.instance_uids)} images")  # fmt: skip
-    ds = Dataset()
-    new_file_meta(ds, RT_STRUCT)
-    copy_patient_and_study(like_ds, ds)
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber, ds.InstanceNumber = series_number, 1
+    ds = new_series_dataset(RT_STRUCT, "RTSTRUCT", like_ds, series_number)
+    ds.InstanceNumber = 1
     ds.SeriesDescription = description[:64]
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.OperatorsName = ""
     set_equipment(ds)
     date, time = now_date_time()

@@ -94,31 +94,5 @@ class LQOperations(Protocol):
         """(cumulative residual EQDx, headroom or None), each (n,), Gy."""
 
 
-def _numpy() -> LQOperations:
-    from . import _reference
-
-    return _reference
-
-
-def _numba() -> LQOperations:
-    from . import _numba
-
-    return _numba
-
-
-def _cuda_host() -> LQOperations:
-    from ._cuda import CudaOps
-
-    return CudaOps("cuda-host")
-
-
-def _cupy() -> LQOperations:
-    from ._cuda import CudaOps
-
-    return CudaOps("cupy")
-
-
-#: The LQ operation family: ``LQ.operations(backend) -> (resolved name, LQOperations)``.
-LQ: Family[LQOperations] = Family(
-    "radiobiology", LQOperations, {"numpy": _numpy, "numba": _numba, "cuda-host": _cuda_host, "cupy": _cupy}
-)
+#: The radiobiology operation family: ``LQ.operations(backend) -> (resolved name, LQOperations)``.
+LQ: Family[LQOperations] = Family.standard(__package__, LQOperations, "CudaOps")

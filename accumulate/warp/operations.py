@@ -66,31 +66,5 @@ class WarpOperations(Protocol):
         """(warped dose, flat, NaN outside; mapped mass in g for ``mass``, else None) on the target grid."""
 
 
-def _numpy() -> WarpOperations:
-    from . import _reference
-
-    return _reference
-
-
-def _numba() -> WarpOperations:
-    from . import _numba
-
-    return _numba
-
-
-def _cuda_host() -> WarpOperations:
-    from ._cuda import CudaWarp
-
-    return CudaWarp("cuda-host")
-
-
-def _cupy() -> WarpOperations:
-    from ._cuda import CudaWarp
-
-    return CudaWarp("cupy")
-
-
 #: The warp operation family: ``WARP.operations(backend) -> (resolved name, WarpOperations)``.
-WARP: Family[WarpOperations] = Family(
-    "warp", WarpOperations, {"numpy": _numpy, "numba": _numba, "cuda-host": _cuda_host, "cupy": _cupy}
-)
+WARP: Family[WarpOperations] = Family.standard(__package__, WarpOperations, "CudaWarp")
