@@ -100,6 +100,34 @@ def cumulative_eqd2(
         largest additional physical dose in that many fractions keeping the cumulative EQDx
         within the limit, relative to the courses given (pass only the prior courses to get the
         budget for a course not yet planned).
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
+        See :mod:`accumulate.backends`.
+
+    Returns
+    -------
+    AccumulationResult
+        ``cumulative`` (Gy, or Gy(RBE) when any course is RBE-weighted; quantity ``"eqd2"`` or
+        ``"eqd<x>"``) and ``remaining`` (physical Gy, NaN where there is no limit; None without ``limit``).
+
+    Raises
+    ------
+    InputError
+        No course, doses on different grids, negative or non-finite doses, residuals outside [0, 1],
+        ``limit`` without ``new_fractions`` (or the reverse).
+    GeometryError
+        A limit map or residual on another grid.
+    BackendUnavailable
+        A named backend that cannot run here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import CourseDose, Grid, Volume
+    >>> grid = Grid((1, 1, 2))
+    >>> prior = CourseDose("prior", Volume(np.array([[[40.0, 0.0]]]), grid, "dose", "Gy"), fractions=5, residual=0.5)
+    >>> new = CourseDose("new", Volume(np.array([[[20.0, 20.0]]]), grid, "dose", "Gy"), fractions=10)
+    >>> cumulative_eqd2([prior, new], 3.0, backend="numpy").cumulative.array  # 0.5 * 88 + 20 * 5 / 5
+    array([[[64., 20.]]])
     """
     if not courses:
         raise InputError("cumulative_eqd2 needs at least one course")

@@ -53,6 +53,19 @@ from typing import Generic, TypeVar
 from .distribution import install_hint
 from .errors import BackendUnavailable
 
+__all__ = [
+    "AUTO_ORDER",
+    "BACKENDS",
+    "CHOICES",
+    "ENV_VARIABLE",
+    "NAMES",
+    "Backend",
+    "Family",
+    "Unavailable",
+    "available_backends",
+    "resolve",
+]
+
 log = logging.getLogger(__name__)
 
 #: The environment variable that overrides ``backend="auto"``.
@@ -198,6 +211,9 @@ def _probe(name: str) -> Unavailable | None:
 
 def available_backends() -> list[str]:
     """Names of the backends that can run on this machine, in :data:`NAMES` order.
+
+    Each backend's probe runs once per process (imports, compiles a trivial function, builds the
+    host kernels or looks for a device); see :meth:`Backend.unavailable` for the reasons.
 
     Returns
     -------

@@ -23,6 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "axis_cell",
+    "trilinear",
+]
+
 
 def axis_cell(f: np.ndarray, n: int, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The interpolation cell along one axis of ``n`` voxels: (i0, i1 = i0 + 1, weight of i1).
@@ -35,6 +40,18 @@ def axis_cell(f: np.ndarray, n: int, margin: float) -> tuple[np.ndarray, np.ndar
         Voxels along the axis (a single voxel gives i0 = i1 = 0, weight 0).
     margin : float
         Voxels beyond the outer centres over which the interpolant continues linearly.
+
+    Returns
+    -------
+    i0, i1 : int64 arrays
+        The neighbouring voxel indices.
+    weight : float array
+        Weight of ``i1`` (1 - weight for ``i0``); beyond 0..1 within the margin (extrapolation).
+
+    Examples
+    --------
+    >>> axis_cell(np.array([0.25, 2.0, 5.0]), 3, margin=0.0)
+    (array([0, 1, 1]), array([1, 2, 2]), array([0.25, 1.  , 1.  ]))
     """
     if n < 2:
         zero = np.zeros(f.shape, dtype=np.int64)
@@ -60,6 +77,13 @@ def trilinear(volume: np.ndarray, points: np.ndarray, margin: float = 0.0) -> np
     -------
     array (N,) or (N, c)
         In ``volume``'s dtype promoted with float64.
+
+    Examples
+    --------
+    >>> field = np.zeros((1, 1, 2, 3))
+    >>> field[0, 0, 1] = (2.0, 0.0, 0.0)  # a vector per voxel: the result has its components
+    >>> trilinear(field, np.array([[0.5, 0.0, 0.0]]))
+    array([[1., 0., 0.]])
     """
     shape_xyz = volume.shape[:3][::-1]
     (x0, x1, tx), (y0, y1, ty), (z0, z1, tz) = (axis_cell(points[:, a], shape_xyz[a], margin) for a in range(3))

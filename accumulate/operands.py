@@ -31,6 +31,16 @@ from ._validate import positive_number
 from .errors import InputError
 from .geometry import Grid, Volume
 
+__all__ = [
+    "RBE_UNITS",
+    "Operand",
+    "is_rbe_unit",
+    "place",
+    "rbe_factor",
+    "result_dtype",
+    "wrap",
+]
+
 #: Spellings of an RBE-weighted dose unit (compared without spaces, case-insensitively).
 RBE_UNITS = ("Gy(RBE)", "GyE", "Gy (RBE)", "GyRBE")
 
@@ -71,6 +81,15 @@ class Operand:
 def is_rbe_unit(unit: str | None) -> bool:
     """Whether ``unit`` names an RBE-weighted dose (see :data:`RBE_UNITS`).
 
+    Parameters
+    ----------
+    unit : str or None
+        A dose unit as written (``"Gy"``, ``"Gy(RBE)"``, ``"GyE"``...).
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> is_rbe_unit("gy (rbe)"), is_rbe_unit("Gy"), is_rbe_unit(None)
@@ -82,10 +101,26 @@ def is_rbe_unit(unit: str | None) -> bool:
 def rbe_factor(dose: Operand, rbe: float) -> float:
     """The checked constant RBE factor for ``dose``: finite, > 0, and 1 for a dose already in Gy(RBE).
 
+    Parameters
+    ----------
+    dose : Operand
+        The dose it applies to (its unit says whether it is RBE-weighted already).
+    rbe : float
+        The factor asked for.
+
+    Returns
+    -------
+    float
+
     Raises
     ------
     InputError
         A factor that is not a positive number, or a factor other than 1 on an RBE-weighted dose.
+
+    Examples
+    --------
+    >>> rbe_factor(Operand(2.0, "dose"), 1.1)
+    1.1
     """
     rbe = positive_number(rbe, "rbe")
     if rbe != 1.0 and is_rbe_unit(dose.unit):
@@ -95,6 +130,15 @@ def rbe_factor(dose: Operand, rbe: float) -> float:
 
 def result_dtype(*arrays: Any) -> np.dtype:
     """The working dtype: float32 when every floating input is float32, else float64.
+
+    Parameters
+    ----------
+    *arrays : arrays
+        The inputs of one operation (objects without a dtype are ignored).
+
+    Returns
+    -------
+    numpy.dtype
 
     Examples
     --------
@@ -106,7 +150,26 @@ def result_dtype(*arrays: Any) -> np.dtype:
 
 
 def place(array: Any, backend: str, dtype: Any) -> Any:
-    """``array`` flattened, C-contiguous, of ``dtype``, on the device ``backend`` computes on (CuPy for ``cupy``)."""
+    """``array`` flattened, C-contiguous, of ``dtype``, on the device ``backend`` computes on (CuPy for ``cupy``).
+
+    Parameters
+    ----------
+    array : array (NumPy or CuPy) or scalar
+    backend : str
+        A resolved backend name (:data:`accumulate.backends.NAMES`).
+    dtype : dtype
+        The working dtype (:func:`result_dtype`).
+
+    Returns
+    -------
+    array (n,)
+        A CuPy array for ``cupy``, else NumPy (copied only when needed).
+
+    Examples
+    --------
+    >>> place(np.ones((2, 2), dtype=np.float32), "numpy", np.float64)
+    array([1., 1., 1., 1.])
+    """
     if backend == "cupy":
         return to_device(array).astype(dtype, copy=False).reshape(-1)
     host = to_host(array) if is_cupy(array) else np.asarray(array)
@@ -126,6 +189,16 @@ def wrap(result: Any, primary: Operand, backend: str, quantity: str, unit: str) 
         The backend that computed ``result`` (``"cupy"`` results live on the GPU).
     quantity, unit : str
         Of the returned Volume.
+
+    Returns
+    -------
+    Volume, array or float
+        A Volume on ``primary``'s grid, an array of its shape where it lived, or a float for a scalar.
+
+    Examples
+    --------
+    >>> wrap(np.array([7.0]), Operand(2.0, "dose"), "numpy", "eqd2", "Gy")
+    7.0
     """
     if primary.on_device and backend != "cupy":
         result = to_device(result)

@@ -171,6 +171,13 @@ def read_ct(
         No CT in the folder, several series, duplicated slices, inconsistent headers.
     GeometryError
         Missing slices (with their positions), uneven spacing, gantry tilt.
+
+    Examples
+    --------
+    >>> case = demo_case()  # the built-in test case's exports (see accumulate.phantom.write_demo_case)
+    >>> ct = read_ct(case.reirradiation.folder)
+    >>> ct.quantity, ct.unit, ct.grid == case.reirradiation.ct_grid
+    ('hu', 'HU', True)
     """
     root = Path(folder)
     if root.is_file() and is_itk_path(root):

@@ -170,6 +170,23 @@ def write_dose(
     Path
         The path written. New Study (without ``like``), Series and SOP Instance UIDs are made.
         DoseGridScaling is about max / (2**bits - 1); values read back within DoseGridScaling / 2.
+
+    Raises
+    ------
+    InputError
+        Negative or non-finite values, a unit other than Gy or Gy(RBE), no plan to reference.
+    OutputError
+        The file cannot be written (nothing is left behind).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import Grid, Volume, read_dose
+    >>> dose = Volume(np.full((2, 3, 4), 1.5), Grid((2, 3, 4), spacing_mm=(2.0, 2.0, 3.0)), "dose", "Gy")
+    >>> path = write_dose(dose, scratch / "RD.dcm", referenced_plans=[placeholder_plan()])
+    >>> back = read_dose(path, accept_partial=True)
+    >>> back.grid == dose.grid, float(abs(back.array - 1.5).max()) < 1e-9
+    (True, True)
     """
     path = Path(path)
     if is_itk_path(path):

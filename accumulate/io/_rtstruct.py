@@ -177,6 +177,22 @@ def read_structures(
     -------
     dict of str to Volume
         ``quantity="mask"``, ``unit="1"``; bool or float32 arrays (z, y, x).
+
+    Raises
+    ------
+    InputError
+        Not a structure set, a name asked for that it lacks (or matches twice), a structure set in
+        another frame of reference.
+    GeometryError
+        Contour planes not parallel to the grid's slices.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> masks = read_structures(course.structures_path, course.ct_grid, names=["SpinalCord"])
+    >>> mask = masks["SpinalCord"]
+    >>> mask.array.dtype, mask.grid == course.ct_grid, bool(mask.array.any())
+    (dtype('bool'), True, True)
     """
     path = Path(rtstruct_path)
     chosen = _chosen_rois(path, names, frame_of_reference_uid)

@@ -64,11 +64,21 @@ def bed(dose: Any, fractions: float, alpha_beta: Any, *, rbe: float = 1.0, backe
         alpha/beta in Gy, > 0: a scalar or one value per voxel (same shape and grid as ``dose``).
     rbe : float
         Constant RBE factor turning a physical dose into RBE-weighted dose (1 for photons).
-    backend : {"auto", "numpy", "numba", "cupy", "cuda-host"}
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
+        See :mod:`accumulate.backends`.
 
     Returns
     -------
-    The BED in Gy, of the same kind as ``dose`` (Volume quantity ``"bed"``).
+    float, array or Volume
+        The BED in Gy, of the same kind as ``dose`` (Volume quantity ``"bed"``).
+
+    Raises
+    ------
+    InputError
+        A negative or non-finite dose, fractions <= 0, alpha/beta <= 0, an ``rbe`` other than 1 on a
+        dose already in Gy(RBE), per-voxel values of another shape or grid.
+    BackendUnavailable
+        A named backend that cannot run here.
 
     Examples
     --------
@@ -86,7 +96,13 @@ def eqd2(dose: Any, fractions: float, alpha_beta: Any, *, ref_dose: float = 2.0,
 
     Returns
     -------
-    EQDx in Gy, of the same kind as ``dose`` (Volume quantity ``"eqd2"`` or ``"eqd<x>"``).
+    float, array or Volume
+        EQDx in Gy, of the same kind as ``dose`` (Volume quantity ``"eqd2"`` or ``"eqd<x>"``).
+
+    Raises
+    ------
+    InputError, BackendUnavailable
+        As :func:`bed`; also a ``ref_dose`` that is negative or not finite.
 
     Examples
     --------
@@ -97,7 +113,22 @@ def eqd2(dose: Any, fractions: float, alpha_beta: Any, *, ref_dose: float = 2.0,
 
 
 def equivalent_quantity(ref_dose: float) -> str:
-    """The quantity name of an EQDx: ``"eqd2"``, ``"eqd1.8"``, ``"bed"`` for x = 0."""
+    """The quantity name of an EQDx: ``"eqd2"``, ``"eqd1.8"``, ``"bed"`` for x = 0.
+
+    Parameters
+    ----------
+    ref_dose : float
+        x, Gy per fraction.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> equivalent_quantity(2.0), equivalent_quantity(1.8), equivalent_quantity(0)
+    ('eqd2', 'eqd1.8', 'bed')
+    """
     return "bed" if ref_dose == 0 else f"eqd{float(ref_dose):g}"
 
 
@@ -118,10 +149,26 @@ def max_additional_dose(
         Fractions of the planned course, > 0.
     alpha_beta : float, array or Volume
         alpha/beta in Gy, > 0.
+    ref_dose : float
+        x of EQDx, Gy per fraction.
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
 
     Returns
     -------
-    Physical dose in Gy (Volume quantity ``"max_additional_dose"``).
+    float, array or Volume
+        Physical dose in Gy, of the kind of ``remaining_eqd2`` (Volume quantity ``"max_additional_dose"``).
+
+    Raises
+    ------
+    InputError
+        +inf in ``remaining_eqd2`` (NaN marks no limit), fractions <= 0, alpha/beta <= 0.
+    BackendUnavailable
+        A named backend that cannot run here.
+
+    Examples
+    --------
+    >>> max_additional_dose(88.0, 5, 3.0, backend="numpy")  # the inverse of eqd2(40, 5, 3)
+    40.0
     """
     rem_op, ab_op = Operand(remaining_eqd2, "remaining_eqd2"), Operand(alpha_beta, "alpha_beta")
     _per_voxel(ab_op, rem_op)

@@ -56,6 +56,29 @@ def alpha_beta_map(
     priority : "lowest", "highest" or a list of names
         Who wins where structures overlap: the lowest alpha/beta (default, conservative for
         late-reacting organs at risk inside a target), the highest, or the first listed name.
+
+    Other parameters: ``grid`` (the target grid), ``masks`` ({name: mask Volume on ``grid``}) and
+    ``default`` (alpha/beta outside every structure, Gy).
+
+    Returns
+    -------
+    Volume
+        float64, quantity ``"alpha_beta"``, unit ``"Gy"``.
+
+    Raises
+    ------
+    InputError
+        A value that is not finite and > 0, an unknown or ambiguous structure, a bad priority.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import Grid, Volume
+    >>> grid = Grid((1, 1, 3))
+    >>> cord = Volume(np.array([[[True, True, False]]]), grid, "mask", "1")
+    >>> ptv = Volume(np.array([[[False, True, True]]]), grid, "mask", "1")
+    >>> alpha_beta_map(grid, {"SpinalCord": cord, "PTV": ptv}, {"SpinalCord": 2.0, "PTV": 10.0}, default=3.0).array
+    array([[[ 2.,  2., 10.]]])
     """
     for name, value in values.items():
         if not (np.isfinite(value) and value > 0):
@@ -91,6 +114,38 @@ def residual_map(
 
     Each structure has its recovery model; voxels outside all of them use ``default``. Where
     structures overlap the least recovery wins (the largest residual), the conservative choice.
+
+    Parameters
+    ----------
+    grid : Grid
+        The target grid.
+    masks : mapping of str to Volume
+        Structure masks on ``grid``.
+    models : mapping of str to RecoveryModel
+        Recovery model of each structure named (see :func:`accumulate.recovery_model`).
+    interval_months : float
+        Time since the prior course, months (see :func:`accumulate.months_between`).
+    default : RecoveryModel
+        Outside every structure (no recovery by default).
+
+    Returns
+    -------
+    Volume
+        float64 fractions in [0, 1], quantity ``"residual_fraction"``, unit ``"1"``.
+
+    Raises
+    ------
+    InputError
+        An unknown or ambiguous structure name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import ConstantRecovery, Grid, Volume
+    >>> grid = Grid((1, 1, 2))
+    >>> cord = Volume(np.array([[[True, False]]]), grid, "mask", "1")
+    >>> residual_map(grid, {"SpinalCord": cord}, {"SpinalCord": ConstantRecovery(0.25)}, 12.0).array
+    array([[[0.75, 1.  ]]])
     """
     residual = {name: 1.0 - model.recovered(interval_months) for name, model in models.items()}
     order = sorted(residual, key=lambda n: -residual[n])
@@ -99,7 +154,36 @@ def residual_map(
 
 
 def limit_map(grid: Grid, masks: Mapping[str, Volume], limits: Mapping[str, float]) -> Volume:
-    """Cumulative EQDx limit (Gy) per voxel; NaN where no structure has a limit; the lowest limit wins overlaps."""
+    """Cumulative EQDx limit (Gy) per voxel; NaN where no structure has a limit; the lowest limit wins overlaps.
+
+    Parameters
+    ----------
+    grid : Grid
+        The target grid.
+    masks : mapping of str to Volume
+        Structure masks on ``grid``.
+    limits : mapping of str to float
+        Cumulative EQDx limit of each structure named, Gy, finite and >= 0.
+
+    Returns
+    -------
+    Volume
+        float64, quantity ``"eqd_limit"``, unit ``"Gy"``.
+
+    Raises
+    ------
+    InputError
+        A limit that is negative or not finite, an unknown or ambiguous structure name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import Grid, Volume
+    >>> grid = Grid((1, 1, 2))
+    >>> cord = Volume(np.array([[[True, False]]]), grid, "mask", "1")
+    >>> limit_map(grid, {"SpinalCord": cord}, {"SpinalCord": 50.0}).array
+    array([[[50., nan]]])
+    """
     for name, value in limits.items():
         if not (np.isfinite(value) and value >= 0):
             raise InputError(f"limit of {name!r} must be finite and >= 0 Gy, got {value!r}")
