@@ -50,6 +50,10 @@ def test_one_list_of_names():
     assert tuple(LQ.plugins) == NAMES and tuple(WARP.plugins) == NAMES
     for backend in BACKENDS.values():
         assert backend.dependencies and backend.install_hint
+    import numpy
+
+    assert BACKENDS["numpy"].versions() == {"numpy": numpy.__version__}
+    assert BACKENDS["cuda-host"].versions() == {}  # a compiler is not a Python distribution
 
 
 def test_auto_takes_the_first_available_in_order(fake_probes):
