@@ -92,10 +92,8 @@ def match_structure(masks_or_names: Mapping[str, Any] | Iterable[str], wanted_na
 
     Parameters
     ----------
-    masks_or_names : mapping or iterable of str
-        The names available (e.g. the dict returned by ``read_structures``).
-    wanted_name : str
-        The name a setting uses.
+    masks_or_names, wanted_name
+        As for :func:`find_structure`.
 
     Returns
     -------

@@ -304,12 +304,12 @@ def write_deformable_registration(
     Returns
     -------
     Path
-        The path written.
+        The path written (``.dcm``), complete or not at all.
 
     Raises
     ------
     InputError
-        No ``moving_frame_uid``, images in another frame than the one they stand for.
+        As for :func:`write_spatial_registration`.
 
     Examples
     --------

@@ -117,10 +117,8 @@ def residual_map(
 
     Parameters
     ----------
-    grid : Grid
-        The target grid.
-    masks : mapping of str to Volume
-        Structure masks on ``grid``.
+    grid, masks
+        As for :func:`alpha_beta_map`.
     models : mapping of str to RecoveryModel
         Recovery model of each structure named (see :func:`accumulate.recovery_model`).
     interval_months : float
@@ -159,9 +157,8 @@ def limit_map(grid: Grid, masks: Mapping[str, Volume], limits: Mapping[str, floa
     Parameters
     ----------
     grid : Grid
-        The target grid.
+        The target grid; ``masks`` are on it ({name: mask Volume}).
     masks : mapping of str to Volume
-        Structure masks on ``grid``.
     limits : mapping of str to float
         Cumulative EQDx limit of each structure named, Gy, finite and >= 0.
 
