@@ -32,6 +32,18 @@ def values_at_points(volume: Volume, points_mm: np.ndarray) -> tuple[np.ndarray,
     values : (n,) float64 array
         NaN where outside.
     outside : (n,) bool array
+
+    Raises
+    ------
+    GeometryError
+        ``points_mm`` not an (n, 3) array.
+
+    Examples
+    --------
+    >>> from accumulate import Grid, Volume
+    >>> dose = Volume(np.array([[[0.0, 10.0]]]), Grid((1, 1, 2)), "dose", "Gy")  # voxel centres at x = 0, 1 mm
+    >>> values_at_points(dose, np.array([[0.25, 0.0, 0.0], [1.4, 0.0, 0.0], [3.0, 0.0, 0.0]]))
+    (array([ 2.5, 10. ,  nan]), array([False, False,  True]))
     """
     points = np.asarray(points_mm, dtype=float)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -57,6 +69,23 @@ def support_voxels(grid, points_mm: np.ndarray) -> np.ndarray:
     A dose bound kept in all eight voxels holds at the point too (a convex combination), so these
     are the voxels a limit on a structure's samples binds in a voxel map. Points outside the
     grid get the nearest voxels of its face.
+
+    Parameters
+    ----------
+    grid : Grid
+    points_mm : (n, 3) array
+        LPS positions, mm.
+
+    Returns
+    -------
+    (n, 8) int64 array
+        Flat (C-order) voxel indices of ``grid``.
+
+    Examples
+    --------
+    >>> from accumulate import Grid
+    >>> sorted(set(support_voxels(Grid((1, 1, 3)), np.array([[1.5, 0.0, 0.0]]))[0].tolist()))  # between voxels 1 and 2
+    [1, 2]
     """
     shape = np.asarray(grid.shape)
     strides = np.asarray([shape[1] * shape[2], shape[2], 1])
