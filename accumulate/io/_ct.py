@@ -236,6 +236,28 @@ def ct_image_series(folder: PathLike, *, series_uid: str | None = None) -> Image
     The slices are chosen and sorted as :func:`read_ct` does (``series_uid`` when the folder
     holds several series), so ``instance_uids[k]`` is slice ``k`` of the volume it returns
     (unless it resampled uneven slices).
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding the series.
+    series_uid : str, optional
+        Which series, when the folder holds several.
+
+    Returns
+    -------
+    ImageSeries
+
+    Raises
+    ------
+    InputError
+        As :func:`read_ct`.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> len(ct_image_series(course.folder).instance_uids) == course.ct_grid.shape[0]
+    True
     """
     root = Path(folder)
     slices, _ = _sorted_slices(root, series_uid)

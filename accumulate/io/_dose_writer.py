@@ -227,12 +227,47 @@ def placeholder_plan(sop_class_uid: str = RT_PLAN) -> InstanceReference:
     no term for a derived map such as a dose headroom. Naming a plan UID that no file carries
     keeps such a map from being attached to the clinical plan by systems that link doses to
     plans by reference (DICOMautomaton makes a new plan UID the same way when none is known).
+
+    Parameters
+    ----------
+    sop_class_uid : str
+        RT Plan (default) or RT Ion Plan Storage.
+
+    Returns
+    -------
+    InstanceReference
+        With a new SOP Instance UID.
+
+    Examples
+    --------
+    >>> placeholder_plan().sop_class_uid == RT_PLAN, placeholder_plan() != placeholder_plan()
+    (True, True)
     """
     return InstanceReference(sop_class_uid, pydicom.uid.generate_uid())
 
 
 def referenced_plans_of(dose: PathLike | Dataset) -> list[InstanceReference]:
-    """The plans an RTDOSE (file or dataset) references in its ReferencedRTPlanSequence, with their SOP classes."""
+    """The plans an RTDOSE (file or dataset) references in its ReferencedRTPlanSequence, with their SOP classes.
+
+    Parameters
+    ----------
+    dose : path or Dataset
+
+    Returns
+    -------
+    list of InstanceReference
+
+    Raises
+    ------
+    InputError
+        Not DICOM.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> [plan.sop_instance_uid == course.plan_uid for plan in referenced_plans_of(course.dose_path)]
+    [True]
+    """
     dose = like_dataset(dose)
     return [
         InstanceReference(str(item.get("ReferencedSOPClassUID") or RT_PLAN), str(item.ReferencedSOPInstanceUID))

@@ -196,7 +196,28 @@ def read_deformable_registration(path: PathLike, *, source_frame_uid: str | None
 
 
 def displacement_from_matrix(matrix: np.ndarray, grid: Grid) -> DisplacementField:
-    """The field on ``grid`` (registered frame) of a rigid ``p_registered = M @ p_source``: ``u = M^-1 p - p``."""
+    """The field on ``grid`` (registered frame) of a rigid ``p_registered = M @ p_source``: ``u = M^-1 p - p``.
+
+    Parameters
+    ----------
+    matrix : array (4, 4)
+        Homogeneous, LPS mm.
+    grid : Grid
+        Where the field is sampled (the registered, fixed frame).
+
+    Returns
+    -------
+    DisplacementField
+        ``p_source = p + u(p)``, mm.
+
+    Examples
+    --------
+    >>> from accumulate import Grid
+    >>> shift = np.eye(4)
+    >>> shift[:3, 3] = (5.0, 0.0, 0.0)  # the registered frame is the source moved 5 mm along x
+    >>> displacement_from_matrix(shift, Grid((1, 1, 2))).array[0, 0, 0]
+    array([-5.,  0.,  0.])
+    """
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (4, 4):
         raise GeometryError(f"a rigid registration is a 4x4 matrix, got shape {matrix.shape}")
