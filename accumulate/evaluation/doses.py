@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..radiobiology import max_additional_dose
+from ..radiobiology import equivalent_quantity, max_additional_dose
 from .constraints import Constraint, equivalent_x
 from .dvh import DVH, dvh_from_points
 
-
-def quantity_name(x: float) -> str:
-    """``"eqd2"``, ``"eqd1.8"``; ``"bed"`` for x = 0."""
-    return "bed" if x == 0 else f"eqd{x:g}"
+#: The quantity name of an EQDx (``"eqd2"``, ``"eqd1.8"``; ``"bed"`` for x = 0): the radiobiology's one rule.
+quantity_name = equivalent_quantity
 
 
 #: Scopes of a DVH: which courses it sums (see :meth:`StructureDoses.values`).
