@@ -134,6 +134,18 @@ def read_contours(
     dict of str to list of (n, 3) float arrays
         Each contour's vertices in LPS mm (x, y, z), in file order, not repeated at the end.
         Sample them with :func:`accumulate.evaluation.sample_structure`.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_structures`.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> contours = read_contours(course.structures_path, names=["SpinalCord"])["SpinalCord"]
+    >>> contours[0].shape[1], len(contours) > 1
+    (3, True)
     """
     chosen = _chosen_rois(rtstruct_path, names, frame_of_reference_uid)
     return {key: [c.copy() for c in roi.contours] for key, roi in chosen.items()}
