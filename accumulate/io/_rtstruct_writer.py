@@ -80,6 +80,26 @@ def fill_structure_set(
 
     ``image_uids`` are the SOP Instance UIDs of the series ``series_uid`` (study ``study_uid``,
     frame ``frame_uid``) in slice order; the referenced frame lists them all, each contour its own.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The RT Structure Set being made (filled in place).
+    rois : sequence of StructureROI
+    frame_uid, study_uid, series_uid : str
+        Of the image series the contours lie on.
+    image_uids : sequence of str
+        Its images in slice order.
+    label : str
+        StructureSetLabel (16 characters at most).
+    date, time : str
+        StructureSetDate and StructureSetTime (DA, TM).
+    image_class : str
+        SOP Class UID of the images.
+
+    Examples
+    --------
+    See :func:`write_structure_set`.
     """
     images = [InstanceReference(image_class, uid) for uid in image_uids]
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_uid, ""
@@ -154,6 +174,33 @@ def write_structure_set(
         StructureSetLabel (16 characters at most) and SeriesDescription (64).
     series_number : int
         SeriesNumber of the new series.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    InputError
+        ``like`` in another frame of reference than ``images``, contours on image indices the
+        series does not have.
+
+    Examples
+    --------
+    A square along voxel boundaries (3 x 3 voxels) on the middle CT slice, read back onto the CT grid:
+
+    >>> from accumulate import read_structures
+    >>> from accumulate.io import ct_image_series
+    >>> course = demo_case().reirradiation
+    >>> grid, k = course.ct_grid, course.ct_grid.shape[0] // 2
+    >>> corners = grid.world_from_index(np.array([[k, 9.5, 9.5], [k, 9.5, 12.5], [k, 12.5, 12.5], [k, 12.5, 9.5]]))
+    >>> roi = StructureROI("Box", [(k, corners)])
+    >>> path = write_structure_set([roi], scratch / "RS.dcm", like=course.dose_path,
+    ...                            images=ct_image_series(course.folder), label="boxes", description="example",
+    ...                            series_number=950)
+    >>> int(read_structures(path, grid)["Box"].array.sum())  # the voxel centres 10, 11, 12 along x and y
+    9
     """
     like_ds = like_dataset(like)
     frame = frame_of_reference_uid(like_ds)
