@@ -43,6 +43,7 @@ def full_suffix(path: Path) -> str:
     Returns
     -------
     str
+        Lower case, with its dot.
 
     Examples
     --------
@@ -156,19 +157,9 @@ def write_json_atomic(path: str | os.PathLike[str], content: Any) -> Path:
     Parameters
     ----------
     path : path
-        The destination; its folder must exist.
+        As for :func:`write_text_atomic` (which raises and returns the same).
     content : JSON-like
         Dicts, lists, strings, numbers; anything else (paths, dates) is written as its ``str``.
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    InputError
-        The folder does not exist.
     """
     return write_text_atomic(path, json.dumps(content, indent=2, default=str) + "\n")
 

@@ -432,7 +432,8 @@ def load_constraint_set(name_or_path: str | Path) -> ConstraintSet:
 
     Returns
     -------
-    ConstraintSet
+    rules : ConstraintSet
+        Its constraints in the file's order, ``origin`` the file.
 
     Raises
     ------
@@ -477,6 +478,7 @@ def compose_constraints(table: Mapping[str, Any], where: str, base: Path) -> Con
     Returns
     -------
     ConstraintSet
+        The included sets' constraints in order, then the inline ones; ids are ``<set>.<id>``.
 
     Raises
     ------

@@ -250,12 +250,12 @@ def ct_image_series(folder: PathLike, *, series_uid: str | None = None) -> Image
 
     Raises
     ------
-    InputError
+    InputError, GeometryError
         As :func:`read_ct`.
 
     Examples
     --------
-    >>> course = demo_case().reirradiation
+    >>> course = demo_case().reirradiation  # the built-in test case
     >>> len(ct_image_series(course.folder).instance_uids) == course.ct_grid.shape[0]
     True
     """

@@ -20,10 +20,12 @@ def is_itk_path(path: PathLike) -> bool:
     Parameters
     ----------
     path : path
+        A file name; only its extension counts.
 
     Returns
     -------
     bool
+        True for MHA/MHD, NRRD/NHDR and NIfTI.
 
     Examples
     --------

@@ -177,8 +177,8 @@ def write_structure_set(
 
     Returns
     -------
-    Path
-        The path written.
+    path : Path
+        The file written (complete, or not at all).
 
     Raises
     ------

@@ -34,12 +34,11 @@ def displacement_at(points: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    points : array (..., 3)
-        LPS mm in the reference frame.
+    points : array (..., 3) of LPS mm, reference frame
 
     Returns
     -------
-    array (..., 3)
+    u_mm : array (..., 3)
         mm; the prior-frame point is ``p + u(p)`` (:func:`prior_point_of`).
     """
     p = np.asarray(points, dtype=float)

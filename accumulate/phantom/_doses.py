@@ -95,15 +95,7 @@ def prior_dose_at(points_prior: np.ndarray) -> np.ndarray:
 def reirr_dose_at(points_reference: np.ndarray) -> np.ndarray:
     """Re-irradiation dose (Gy, 35 Gy / 5 fx) at reference-frame LPS points ``(..., 3)`` mm.
 
-    Parameters
-    ----------
-    points_reference : array (..., 3)
-        LPS mm in the reference (re-irradiation) CT's frame.
-
-    Returns
-    -------
-    array (...,)
-        Gy.
+    Parameters and result as for :func:`prior_dose_at`, the points in the reference frame.
 
     Examples
     --------
