@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import BACKENDS
+from .backends import CHOICES
 
 HELP = "run the whole pipeline on the built-in two-course head-and-neck case (about a minute)"
 
 
 def configure(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("accumulate-demo"), help="output folder (default: ./accumulate-demo)")
-    parser.add_argument("--backend", default=None, choices=BACKENDS, help="compute backend")
+    parser.add_argument("--backend", default=None, choices=CHOICES, help="compute backend")
     parser.add_argument("--given-field", action="store_true", help="use the case's true deformation instead of registering")
 
 

@@ -17,9 +17,10 @@ from ._arrays import array_module, is_cupy
 from ._validate import finite_array, positive_number
 from .errors import InputError
 from .geometry import Grid, Volume
-from .radiobiology._dispatch import operations, place, result_dtype
-from .radiobiology._lq import _is_rbe_unit, _Operand, _rbe_factor, _wrap, equivalent_quantity
+from .operands import Operand, is_rbe_unit, place, rbe_factor, result_dtype, wrap
+from .radiobiology import equivalent_quantity
 from .radiobiology.maps import as_map
+from .radiobiology.operations import LQ, CourseStack
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,34 @@ def cumulative_eqd2(
         largest additional physical dose in that many fractions keeping the cumulative EQDx
         within the limit, relative to the courses given (pass only the prior courses to get the
         budget for a course not yet planned).
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
+        See :mod:`accumulate.backends`.
+
+    Returns
+    -------
+    AccumulationResult
+        ``cumulative`` (Gy, or Gy(RBE) when any course is RBE-weighted; quantity ``"eqd2"`` or
+        ``"eqd<x>"``) and ``remaining`` (physical Gy, NaN where there is no limit; None without ``limit``).
+
+    Raises
+    ------
+    InputError
+        No course, doses on different grids, negative or non-finite doses, residuals outside [0, 1],
+        ``limit`` without ``new_fractions`` (or the reverse).
+    GeometryError
+        A limit map or residual on another grid.
+    BackendUnavailable
+        A named backend that cannot run here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import CourseDose, Grid, Volume
+    >>> grid = Grid((1, 1, 2))
+    >>> prior = CourseDose("prior", Volume(np.array([[[40.0, 0.0]]]), grid, "dose", "Gy"), fractions=5, residual=0.5)
+    >>> new = CourseDose("new", Volume(np.array([[[20.0, 20.0]]]), grid, "dose", "Gy"), fractions=10)
+    >>> cumulative_eqd2([prior, new], 3.0, backend="numpy").cumulative.array  # 0.5 * 88 + 20 * 5 / 5
+    array([[[64., 20.]]])
     """
     if not courses:
         raise InputError("cumulative_eqd2 needs at least one course")
@@ -109,10 +138,10 @@ def cumulative_eqd2(
         grid.require_same(course.dose.grid, f"course {courses[0].name!r} and course {course.name!r}")
     if (limit is None) != (new_fractions is None):
         raise InputError("give both limit and new_fractions to get the remaining-dose map, or neither")
-    dose_ops = [_Operand(c.dose, f"dose of course {c.name!r}") for c in courses]
-    rbes = [_rbe_factor(op, c.rbe) for op, c in zip(dose_ops, courses, strict=True)]
+    dose_ops = [Operand(c.dose, f"dose of course {c.name!r}") for c in courses]
+    rbes = [rbe_factor(op, c.rbe) for op, c in zip(dose_ops, courses, strict=True)]
     fractions = [positive_number(c.fractions, f"fractions of course {c.name!r}") for c in courses]
-    name, ops = operations(backend)
+    name, ops = LQ.operations(backend)
     dtype = result_dtype(*(op.array for op in dose_ops))
 
     for op in dose_ops:
@@ -125,7 +154,7 @@ def cumulative_eqd2(
                              "warp_dose(..., outside='nan'): use outside='zero' (the default) to count those voxels "
                              "as 0 Gy, or replace the NaN yourself (WarpResult.outside marks them)") from None  # fmt: skip
     residuals = [_residual(c.residual, grid, c.name, name, dtype) for c in courses]
-    ab = _Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
+    ab = Operand(as_map(alpha_beta, grid, "alpha/beta map"), "alpha_beta")
     finite_array(ab.array, "alpha_beta", minimum=0.0, strictly_above=True)
 
     xp = array_module(residuals[0])
@@ -135,14 +164,15 @@ def cumulative_eqd2(
         grid.require_same(limit.grid, "the courses and the limit map")
         limit_array = place(limit.array, name, dtype)
         new_fractions = positive_number(new_fractions, "new_fractions")
-    cumulative, remaining = ops.accumulate_courses(
+    stack = CourseStack(
         doses, np.asarray(fractions, dtype=np.float64), np.asarray(rbes, dtype=np.float64), xp.stack(residuals),
         place(ab.array, name, dtype), float(ref_dose), limit_array, new_fractions or 1.0,
     )  # fmt: skip
+    cumulative, remaining = ops.accumulate_courses(stack)
     template = dose_ops[0]
-    rbe_weighted = any(r != 1.0 or _is_rbe_unit(op.unit) for r, op in zip(rbes, dose_ops, strict=True))
+    rbe_weighted = any(r != 1.0 or is_rbe_unit(op.unit) for r, op in zip(rbes, dose_ops, strict=True))
     unit = "Gy(RBE)" if rbe_weighted else "Gy"
     return AccumulationResult(
-        cumulative=_wrap(cumulative, template, name, equivalent_quantity(ref_dose), unit),
-        remaining=None if remaining is None else _wrap(remaining, template, name, "remaining_dose", "Gy"),
+        cumulative=wrap(cumulative, template, name, equivalent_quantity(ref_dose), unit),
+        remaining=None if remaining is None else wrap(remaining, template, name, "remaining_dose", "Gy"),
     )

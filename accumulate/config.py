@@ -82,6 +82,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .backends import CHOICES
 from .errors import AccumulateError, ConfigError, InputError
 from .evaluation.constraints import COMPOSE_KEYS, ConstraintSet, check_limits, compose_constraints
 from .io import looks_like_dicom
@@ -122,7 +123,8 @@ EXPLICIT_FILES = ("ct", "dose", "plan", "structures")
 PRESETS = ("fast", "accurate")
 #: Registration modes of a prior course: no registration (identity field), rigid only, or a deformable preset.
 REGISTRATIONS = ("none", "rigid", *PRESETS)
-BACKENDS = ("auto", "numpy", "numba", "cupy", "cuda-host")
+#: What ``[run] backend`` accepts: the one list of :mod:`accumulate.backends`.
+BACKENDS = CHOICES
 OVERLAPS = ("shared", "own")
 DVH_METHODS = ("structure", "grid")
 #: [accept] keys that are not values of a check.

@@ -60,6 +60,19 @@ def density_from_ct(ct: Volume, table: str | Path | Any | None = None) -> Volume
     -------
     Volume
         On the CT grid, quantity ``"density"``, unit ``"g/cm3"``, float32 for a float32 CT else float64.
+
+    Raises
+    ------
+    InputError
+        Not a CT in HU, non-finite CT numbers, a table that is not (HU increasing, density > 0) rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import Grid, Volume
+    >>> ct = Volume(np.array([[[-1000.0, 0.0, 500.0]]]), Grid((1, 1, 3)), "hu", "HU")
+    >>> density_from_ct(ct, [[-1000, 0.01], [0, 1.0], [1000, 1.6]]).array
+    array([[[0.01, 1.  , 1.3 ]]])
     """
     if not isinstance(ct, Volume) or (ct.quantity.lower() != "hu" and ct.unit.upper() != "HU"):
         raise InputError(f"density_from_ct needs a CT Volume in HU (quantity 'hu' or unit 'HU'), got {ct!r:.120}")

@@ -21,6 +21,8 @@ from typing import Any
 from ._resources import resource_dir
 from .errors import ConfigError, InputError
 
+__all__ = ["AmbiguousStructure", "Match", "find_structure", "match_structure", "normalise", "synonym_groups"]
+
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -37,7 +39,22 @@ class AmbiguousStructure(InputError):
 
 
 def normalise(name: str) -> str:
-    """Lower case with every non-alphanumeric character removed: ``"Spinal_Cord "`` -> ``"spinalcord"``."""
+    """Lower case with every non-alphanumeric character removed: ``"Spinal_Cord "`` -> ``"spinalcord"``.
+
+    Parameters
+    ----------
+    name : str
+        A structure name as written.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> normalise("Spinal_Cord "), normalise("PTV 70")
+    ('spinalcord', 'ptv70')
+    """
     return _NOT_ALNUM.sub("", str(name).casefold())
 
 
@@ -71,7 +88,25 @@ class Match:
 
 
 def match_structure(masks_or_names: Mapping[str, Any] | Iterable[str], wanted_name: str) -> Match:
-    """The :class:`Match` of ``wanted_name`` among the available names (see the module docstring)."""
+    """The :class:`Match` of ``wanted_name`` among the available names (see the module docstring).
+
+    Parameters
+    ----------
+    masks_or_names, wanted_name
+        As for :func:`find_structure`.
+
+    Returns
+    -------
+    Match
+        How it matched; ``found`` is None when absent or ambiguous (never an error).
+
+    Examples
+    --------
+    >>> match_structure(["BODY", "Spinal Cord", "SpinalCord"], "spinal_cord").how
+    'ambiguous'
+    >>> match_structure(["BODY", "Myelon"], "SpinalCord")
+    Match(wanted='SpinalCord', found='Myelon', how='synonym', candidates=('Myelon',))
+    """
     available = list(masks_or_names.keys() if isinstance(masks_or_names, Mapping) else masks_or_names)
     wanted = normalise(wanted_name)
     same = [name for name in available if normalise(name) == wanted]

@@ -20,6 +20,7 @@ import numpy as np
 
 import accumulate as acc
 from accumulate import CourseDose, Grid, Volume
+from accumulate.backends import NAMES
 
 
 def _best_of(function, repeats: int, sync=lambda: None) -> float:
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="edge of the cubic grid (voxels)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--courses", type=int, default=3)
-    parser.add_argument("--backends", default="numpy,numba,cupy")
+    parser.add_argument("--backends", default=",".join(NAMES))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "radiobiology_cpu.json")
     args = parser.parse_args()
 

@@ -1,12 +1,17 @@
-"""Shared fixtures: the fast backends to compare with the NumPy reference, and the GPU marker."""
+"""Shared fixtures: the fast backends to compare with the NumPy reference, and the GPU and backend markers.
+
+A test that needs a backend says so (``@pytest.mark.backend("cuda-host")``, or takes the
+``fast_backend``/``any_backend`` fixture); where that backend cannot run it is skipped with the
+reason (no C++ compiler, Numba broken, no CUDA device), never failed.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from accumulate.backends import available_backends
+from accumulate.backends import BACKENDS, NAMES, available_backends
 
-FAST_BACKENDS = ("numba", "cuda-host", "cupy")
+FAST_BACKENDS = tuple(name for name in NAMES if name != "numpy")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -18,6 +23,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def require_backend(name: str) -> None:
+    """Skip the running test, with the reason, when backend ``name`` cannot run here."""
+    problem = BACKENDS[name].unavailable()
+    if problem is not None:
+        pytest.skip(f"backend {name!r} cannot run here: {problem.reason}")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("backend"):
+        for name in mark.args:
+            require_backend(name)
+
+
 def _backend_param(name: str):
     marks = [pytest.mark.gpu] if name == "cupy" else []
     return pytest.param(name, marks=marks, id=name)
@@ -25,11 +43,13 @@ def _backend_param(name: str):
 
 @pytest.fixture(params=[_backend_param(name) for name in FAST_BACKENDS])
 def fast_backend(request) -> str:
-    """Each accelerated backend in turn (cupy only where a GPU is present)."""
+    """Each accelerated backend in turn (each only where it runs)."""
+    require_backend(request.param)
     return request.param
 
 
 @pytest.fixture(params=[pytest.param("numpy", id="numpy")] + [_backend_param(name) for name in FAST_BACKENDS])
 def any_backend(request) -> str:
-    """Every backend, the reference included."""
+    """Every backend, the reference included (each only where it runs)."""
+    require_backend(request.param)
     return request.param

@@ -7,6 +7,7 @@ import pytest
 
 import accumulate as acc
 from accumulate import CourseDose, Grid, InputError, Volume
+from accumulate.names import AmbiguousStructure
 
 
 @pytest.fixture
@@ -42,8 +43,17 @@ def test_alpha_beta_map_priorities(grid, masks):
 
 def test_structure_names_match_case_insensitively_and_unknown_names_are_listed(grid, masks):
     assert acc.alpha_beta_map(grid, masks, {"spinalcord": 2.0}, default=3.0).array[0, 0, 0] == 2.0
-    with pytest.raises(InputError, match="unknown structure 'Parotid_L'; the structure set has: Brainstem, PTV, SpinalCord"):
+    with pytest.raises(InputError, match=r"no structure matches 'Parotid_L'.*available: \['Brainstem', 'PTV', 'SpinalCord'\]"):
         acc.alpha_beta_map(grid, masks, {"Parotid_L": 3.0}, default=3.0)
+
+
+def test_maps_find_structures_like_the_rest_of_the_package(grid, masks):
+    # the one matcher (accumulate.names): a synonym finds the clinic's spelling, two equal candidates are refused
+    renamed = {("Myelon" if name == "SpinalCord" else name): mask for name, mask in masks.items()}
+    assert acc.alpha_beta_map(grid, renamed, {"SpinalCord": 2.0}, default=3.0).array[0, 0, 0] == 2.0
+    twice = {**masks, "Spinal Cord": masks["SpinalCord"]}
+    with pytest.raises(AmbiguousStructure, match="'SpinalCord' is ambiguous"):
+        acc.limit_map(grid, twice, {"SpinalCord": 45.0})
 
 
 def test_fractional_masks_use_half_occupancy(grid):

@@ -100,6 +100,7 @@ def test_nvcc_compiles(source, dtype, index, tmp_path):
         assert f".maxntid {_kernels.THREADS_PER_BLOCK}, 1, 1" in ptx  # the launch bounds reached the PTX
 
 
+@pytest.mark.backend("cuda-host")
 @pytest.mark.parametrize("dtype, index", SPECIALISATIONS, ids=SPECIALISATION_IDS)
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_host_build_exports_every_kernel(source, dtype, index):
@@ -116,6 +117,7 @@ def test_every_kernel_has_a_launcher(source):
         assert re.search(rf'["\']{name}["\']', python), f"kernel {name} in {source.name} is never launched"
 
 
+@pytest.mark.backend("cuda-host")
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 def test_host_loop_covers_every_voxel(index):
     # the OpenMP loop must visit all n voxels, including n not a multiple of any chunk size
@@ -132,6 +134,7 @@ def test_index_width_follows_the_largest_array():
     assert _kernels.index_type(10, 2**30) is np.int64
 
 
+@pytest.mark.backend("cuda-host")
 def test_kernel_arguments_are_checked():
     with pytest.raises(TypeError, match="use an array or a NumPy scalar"):
         _kernels.launch("cuda-host", "radiobiology", "lq_equivalent_dose", np.float64, np.int32, 1, 1.0)

@@ -143,6 +143,7 @@ def test_monotone_in_dose_and_fractions(dose, extra, n, alpha_beta):
         assert acc.eqd2(dose, n + 1, alpha_beta, backend="numpy") < acc.eqd2(dose, n, alpha_beta, backend="numpy")
 
 
+@pytest.mark.backend("numba", "cuda-host")
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([np.float64, np.float32]), st.integers(1, 40))
 def test_fast_backends_agree_with_reference(seed, dtype, n):

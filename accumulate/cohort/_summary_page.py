@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..io._atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from ..report import Figure
 from ..report.html import STYLE, definitions_html, table_html
 from ._plots import NEUTRAL, VERDICT_COLOURS, bars_svg, histogram_svg

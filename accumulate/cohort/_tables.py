@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..io._atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_path, write_text_atomic
 from ._cluster import require
 from ._manifest import Manifest
 from ._task import ROWS, STATUS, read_json

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..atomic import write_json_atomic as write_json
 from ..config import RunConfig
 from ..errors import AccumulateError
-from ..io._atomic import write_json_atomic as write_json
 from ..pipeline import run
 from ._rows import patient_rows
 from ._sensitivity import SensitivityGrid, sensitivity_rows

@@ -368,7 +368,32 @@ def _constraint(table: Mapping[str, Any], where: str, set_name: str, index: int)
 
 
 def parse_constraint_set(table: Mapping[str, Any], origin: str = "inline") -> ConstraintSet:
-    """A ConstraintSet from a parsed TOML table; errors name ``origin`` and the constraint."""
+    """A ConstraintSet from a parsed TOML table; errors name ``origin`` and the constraint.
+
+    Parameters
+    ----------
+    table : mapping
+        A constraint set's TOML as parsed: ``name``, ``description``, ``source`` and its
+        ``[[constraint]]`` tables (see the module docstring for their keys).
+    origin : str
+        Where the table came from, for the messages.
+
+    Returns
+    -------
+    ConstraintSet
+
+    Raises
+    ------
+    ConfigError
+        No constraint, repeated ids, or a constraint with unknown keys or bad values.
+
+    Examples
+    --------
+    >>> constraint = {"id": "cord", "structure": "SpinalCord", "metric": "D0.03cc", "limit": 50.0, "alpha_beta": 2.0}
+    >>> rules = parse_constraint_set({"name": "local", "constraint": [constraint]})
+    >>> rules.name, [c.id for c in rules.constraints]
+    ('local', ['cord'])
+    """
     entries = table.get("constraint", [])
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{origin}: a constraint set needs at least one [[constraint]] table")
@@ -382,12 +407,45 @@ def parse_constraint_set(table: Mapping[str, Any], origin: str = "inline") -> Co
 
 
 def constraint_set_names() -> list[str]:
-    """Names of the constraint sets shipped in ``configs/constraints``."""
+    """Names of the constraint sets shipped in ``configs/constraints``.
+
+    Returns
+    -------
+    list of str
+        Sorted; each loads with :func:`load_constraint_set`.
+
+    Examples
+    --------
+    >>> "hn-reirradiation" in constraint_set_names()
+    True
+    """
     return sorted(p.stem for p in (resource_dir("configs") / "constraints").glob("*.toml"))
 
 
 def load_constraint_set(name_or_path: str | Path) -> ConstraintSet:
-    """A shipped set by name (``"hn-reirradiation"``) or a TOML file by path."""
+    """A shipped set by name (``"hn-reirradiation"``) or a TOML file by path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name from :func:`constraint_set_names`, or a path ending in ``.toml``.
+
+    Returns
+    -------
+    rules : ConstraintSet
+        Its constraints in the file's order, ``origin`` the file.
+
+    Raises
+    ------
+    ConfigError
+        An unknown name (the shipped ones are listed), an unreadable file, a bad set.
+
+    Examples
+    --------
+    >>> rules = load_constraint_set("hn-reirradiation")
+    >>> rules.name, rules.constraints[0].id
+    ('hn-reirradiation', 'spinal-cord')
+    """
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = resource_dir("configs") / "constraints" / f"{name_or_path}.toml"
@@ -406,7 +464,34 @@ COMPOSE_KEYS = ("set", "include", "exclude", "override", "constraint", "one_side
 
 def compose_constraints(table: Mapping[str, Any], where: str, base: Path) -> ConstraintSet:
     """A run's ``[constraints]``: shipped sets or files (``set`` / ``include``), minus ``exclude``, with ``override``
-    tables applied, plus inline ``[[constraints.constraint]]`` tables (see the module docstring)."""
+    tables applied, plus inline ``[[constraints.constraint]]`` tables (see the module docstring).
+
+    Parameters
+    ----------
+    table : mapping
+        The ``[constraints]`` table as parsed (keys :data:`COMPOSE_KEYS`).
+    where : str
+        Where it came from, for the messages.
+    base : Path
+        Folder that relative ``.toml`` paths are taken from (the configuration's).
+
+    Returns
+    -------
+    ConstraintSet
+        The included sets' constraints in order, then the inline ones; ids are ``<set>.<id>``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, unknown sets, an exclude or override naming no constraint, repeated ids.
+
+    Examples
+    --------
+    >>> table = {"set": "hn-reirradiation", "exclude": ["hn-reirradiation.spinal-cord"]}
+    >>> rules = compose_constraints(table, "example", Path("."))
+    >>> len(rules.constraints), "hn-reirradiation.spinal-cord" in [c.id for c in rules.constraints]
+    (9, False)
+    """
     unknown = sorted(set(table) - set(COMPOSE_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {list(COMPOSE_KEYS)}")

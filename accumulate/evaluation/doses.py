@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..radiobiology import max_additional_dose
+from ..radiobiology import equivalent_quantity, max_additional_dose
 from .constraints import Constraint, equivalent_x
 from .dvh import DVH, dvh_from_points
 
-
-def quantity_name(x: float) -> str:
-    """``"eqd2"``, ``"eqd1.8"``; ``"bed"`` for x = 0."""
-    return "bed" if x == 0 else f"eqd{x:g}"
+#: The quantity name of an EQDx (``"eqd2"``, ``"eqd1.8"``; ``"bed"`` for x = 0): the radiobiology's one rule.
+quantity_name = equivalent_quantity
 
 
 #: Scopes of a DVH: which courses it sums (see :meth:`StructureDoses.values`).
@@ -169,7 +167,26 @@ class CaseDoses(Mapping):
 
 def headroom(c: Constraint, doses: StructureDoses, limit: float, new_fractions: float, rbe: float) -> np.ndarray:
     """The largest additional dose (in the new course's unit, ``new_fractions`` fractions) at the structure's points under
-    ``c``; ``rbe`` is the new course's constant RBE factor (the headroom in RBE-weighted dose is divided by it)."""
+    ``c``; ``rbe`` is the new course's constant RBE factor (the headroom in RBE-weighted dose is divided by it).
+
+    Parameters
+    ----------
+    c : Constraint
+        Its quantity (physical dose or EQDx), scope and alpha/beta.
+    doses : StructureDoses
+        The structure's courses at its points.
+    limit : float
+        The constraint's limit, Gy (in its quantity).
+    new_fractions : float
+        Fractions of the course being planned, > 0.
+    rbe : float
+        The new course's constant RBE factor.
+
+    Returns
+    -------
+    (n,) float64 array
+        Gy at each point, >= 0 (0 where the limit is used up).
+    """
     x = equivalent_x(c.quantity)
     priors = [p for p in doses.parts if p.prior]
     if x is None:

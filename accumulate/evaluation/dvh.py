@@ -168,10 +168,35 @@ class DVH:
 def dvh(dose: Volume, mask: Volume, structure: str = "") -> DVH:
     """The grid-voxel DVH of ``dose`` inside ``mask`` (bool, or occupancy in [0, 1]); both on the same grid.
 
+    Parameters
+    ----------
+    dose : Volume
+        Dose, Gy (or any dose quantity: EQD2, remaining dose).
+    mask : Volume
+        On ``dose``'s grid: boolean voxel centres, or the fraction of each voxel inside.
+    structure : str
+        Name carried by the DVH (and its error messages).
+
+    Returns
+    -------
+    DVH
+        One entry per voxel inside, its dose and its volume in cm^3 (occupancy x voxel volume).
+
     Raises
     ------
     InputError
         When the mask is empty on this grid (the structure lies outside the dose grid).
+    GeometryError
+        A mask on another grid.
+
+    Examples
+    --------
+    >>> from accumulate import Grid, Volume
+    >>> grid = Grid((1, 1, 4), spacing_mm=(10.0, 10.0, 10.0))  # 1 cc voxels
+    >>> dose = Volume(np.array([[[10.0, 20.0, 30.0, 40.0]]]), grid, "dose", "Gy")
+    >>> cord = dvh(dose, Volume(np.array([[[False, True, True, True]]]), grid, "mask", "1"), "SpinalCord")
+    >>> cord.total_cc, cord.metric("Dmax"), cord.dose_at_volume(2.0)
+    (3.0, 40.0, 30.0)
     """
     dose.grid.require_same(mask.grid, f"the dose and the mask of {structure or 'the structure'}")
     occupancy = np.asarray(mask.to_numpy().array, dtype=np.float64).reshape(-1)
@@ -202,14 +227,29 @@ def dvh_from_points(
     doses_gy, volumes_cc : (n,) arrays
         Dose at each point (Gy, or Gy EQD2: any quantity) and the volume it stands for (cm^3,
         >= 0; zero for points that count only for Dmax/Dmin).
+    structure : str
+        Name carried by the DVH.
     regions : mapping of str to (n,) bool arrays, optional
         Sub-sets of the points (``"surface"``, ``"core"``), in the same order.
+    method : str
+        How the points were made, carried into the DVH's ``method`` line.
+
+    Returns
+    -------
+    DVH
+        Linear interpolation between the sorted points.
 
     Raises
     ------
     InputError
         Mismatched lengths, a non-finite dose (e.g. a point outside the dose grid), a negative
         volume, or no volume at all.
+
+    Examples
+    --------
+    >>> curve = dvh_from_points(np.array([50.0, 10.0, 30.0]), np.array([1.0, 1.0, 2.0]), "Parotid")
+    >>> curve.total_cc, curve.metric("Dmax")
+    (4.0, 50.0)
     """
     doses = np.asarray(doses_gy, dtype=np.float64).reshape(-1)
     volumes = np.asarray(volumes_cc, dtype=np.float64).reshape(-1)
@@ -236,6 +276,24 @@ def dvh_from_samples(samples: StructureSamples, doses_gy: np.ndarray, structure:
 
     ``doses_gy`` is in the order of ``samples.points_mm`` (e.g. from :func:`values_at_points`);
     the DVH keeps the samples' surface and core regions and their ``method`` line.
+
+    Parameters
+    ----------
+    samples : StructureSamples
+        From :func:`accumulate.evaluation.sample_structure`.
+    doses_gy : (n,) array
+        The dose at each sample point, Gy (or any dose quantity).
+    structure : str, optional
+        Name of the DVH (default: the samples').
+
+    Returns
+    -------
+    DVH
+
+    Raises
+    ------
+    InputError
+        A number of doses other than the number of points, or as :func:`dvh_from_points`.
     """
     doses = np.asarray(doses_gy, dtype=np.float64).reshape(-1)
     if doses.size != len(samples):

@@ -281,6 +281,28 @@ def choose_resolution(planes_area_perimeter: Iterable[tuple[float, float, float]
     ``planes_area_perimeter``: (area mm^2, perimeter mm, slab thickness mm) of each plane. The
     estimated count of a plane with ``m`` layers: ``A / r^2 m`` volume samples, ``P / r (m + 2)``
     boundary points and ``2 A / r^2`` face points.
+
+    Parameters
+    ----------
+    planes_area_perimeter : iterable of (float, float, float)
+        As above.
+    max_points : int
+        Cap on the estimated sample count.
+
+    Returns
+    -------
+    float
+        ``r``, mm.
+
+    Raises
+    ------
+    GeometryError
+        No plane encloses any area.
+
+    Examples
+    --------
+    >>> choose_resolution([(400.0, 80.0, 2.0)] * 5)  # a 20 mm square on five planes
+    1.0
     """
     rows = [(a, p, t) for a, p, t in planes_area_perimeter if a > 0 and p > 0]
     if not rows:
@@ -654,6 +676,17 @@ def sample_structure(
         No contour with 3 distinct points; bad parameters.
     GeometryError
         Contours not planar or not parallel; a single plane without ``single_plane_mm``.
+
+    Examples
+    --------
+    A 20 x 20 mm square contoured on five planes 2 mm apart: with full end caps each plane's slab
+    is 2 mm thick, 5 x 2 mm x 400 mm^2 = 4 cc (half end caps: the end slabs are 1 mm, 3.2 cc).
+
+    >>> square = [np.array([[0, 0, z], [20, 0, z], [20, 20, z], [0, 20, z]], float) for z in (0, 2, 4, 6, 8)]
+    >>> round(sample_structure(square, name="box", resolution_mm=1.0).total_cc, 9)
+    4.0
+    >>> round(sample_structure(square, name="box", resolution_mm=1.0, end_caps="half").total_cc, 9)
+    3.2
     """
     what = f"structure {name!r}"
     for label, value in (("resolution_mm", resolution_mm), ("surface_mm", surface_mm), ("single_plane_mm", single_plane_mm)):
@@ -715,5 +748,22 @@ def sample_structure(
 
 
 def sample_structures(contours: Mapping[str, Iterable[np.ndarray]], **options) -> dict[str, StructureSamples]:
-    """:func:`sample_structure` for each named structure (same keyword options for all)."""
+    """:func:`sample_structure` for each named structure (same keyword options for all).
+
+    Parameters
+    ----------
+    contours : mapping of str to iterable of (k, 3) arrays
+        Each structure's contours, LPS mm (e.g. :func:`accumulate.io.read_contours`).
+    **options
+        Keyword arguments of :func:`sample_structure`.
+
+    Returns
+    -------
+    dict of str to StructureSamples
+
+    Raises
+    ------
+    InputError, GeometryError
+        As :func:`sample_structure`, naming the structure.
+    """
     return {name: sample_structure(c, name=name, **options) for name, c in contours.items()}

@@ -263,6 +263,19 @@ def evaluate(
     -------
     list of Verdict
         In the order of the set; see the module docstring for the states.
+
+    Examples
+    --------
+    The case calls its cord "Cord"; the constraint's "SpinalCord" finds it through the synonyms.
+
+    >>> import numpy as np
+    >>> from accumulate.evaluation import dvh_from_points, parse_constraint_set
+    >>> rules = parse_constraint_set({"name": "local", "constraint": [
+    ...     {"id": "cord", "structure": "SpinalCord", "metric": "Dmax", "limit": 50.0}]})
+    >>> cord = dvh_from_points(np.array([45.0, 30.0]), np.array([0.5, 0.5]), "Cord")  # cumulative EQD2, Gy
+    >>> verdict = evaluate(rules, {("cumulative", "eqd2"): {"Cord": cord}}, ["Cord", "BODY"])[0]
+    >>> verdict.state, verdict.structure_found, verdict.value, verdict.margin
+    ('met', 'Cord', 45.0, 5.0)
     """
     table = doses if hasattr(doses, "interval_months") else _MappingTable(doses, interval_months)
     if callable(structures):

@@ -7,7 +7,7 @@ LPS mm, arrays (z, y, x); see :mod:`accumulate.geometry`. Every write is atomic.
 from ..names import find_structure
 from ._contours import level_contours
 from ._ct import ct_image_series, read_ct
-from ._dicom import ImageSeries, InstanceReference, instance_reference, looks_like_dicom
+from ._dicom import ImageSeries, InstanceReference, grid_to_plane, instance_reference, looks_like_dicom, read_dataset
 from ._discovery import CourseFiles, discover_courses
 from ._dose_writer import (
     COMPOSED_FROM_DEFORMABLE_REGISTRATION,
@@ -51,6 +51,7 @@ __all__ = [
     "displacement_from_matrix",
     "fill_structure_set",
     "find_structure",
+    "grid_to_plane",
     "instance_reference",
     "is_itk_path",
     "level_contours",
@@ -59,6 +60,7 @@ __all__ = [
     "plane_groups",
     "read_contours",
     "read_ct",
+    "read_dataset",
     "read_deformable_registration",
     "read_dose",
     "read_plan",

@@ -84,6 +84,16 @@ def level_contours(values: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> li
     list of ndarray
         One polygon per loop (islands and holes alike: fill them with the even-odd rule).
         Regions touching the grid's border are closed along it.
+
+    Examples
+    --------
+    A square of half-width 1.5 mm around (2, 2) mm on a 1 mm grid of nodes:
+
+    >>> x = y = np.arange(5.0)
+    >>> xx, yy = np.meshgrid(x, y)
+    >>> [loop] = level_contours(np.maximum(abs(xx - 2), abs(yy - 2)) - 1.5, x, y)
+    >>> loop.min(axis=0), loop.max(axis=0)
+    (array([0.5, 0.5]), array([3.5, 3.5]))
     """
     values = np.pad(np.asarray(values, dtype=float), 1, constant_values=1.0)
     x = np.concatenate([[2 * x_mm[0] - x_mm[1]], x_mm, [2 * x_mm[-1] - x_mm[-2]]])

@@ -14,8 +14,6 @@ from pydicom.dataset import Dataset
 from ..errors import GeometryError, InputError
 from ..geometry import Volume
 from ._dicom import (
-    CT_IMAGE,
-    ENHANCED_CT_IMAGE,
     ImageSeries,
     NotDicom,
     PathLike,
@@ -30,6 +28,7 @@ from ._dicom import (
 )
 from ._itkio import is_itk_path, read_itk_volume
 from ._stack import MissingSlicesError, even_step, resample_even
+from .uids import CT_IMAGE, ENHANCED_CT_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +171,13 @@ def read_ct(
         No CT in the folder, several series, duplicated slices, inconsistent headers.
     GeometryError
         Missing slices (with their positions), uneven spacing, gantry tilt.
+
+    Examples
+    --------
+    >>> case = demo_case()  # the built-in test case's exports (see accumulate.phantom.write_demo_case)
+    >>> ct = read_ct(case.reirradiation.folder)
+    >>> ct.quantity, ct.unit, ct.grid == case.reirradiation.ct_grid
+    ('hu', 'HU', True)
     """
     root = Path(folder)
     if root.is_file() and is_itk_path(root):
@@ -230,6 +236,28 @@ def ct_image_series(folder: PathLike, *, series_uid: str | None = None) -> Image
     The slices are chosen and sorted as :func:`read_ct` does (``series_uid`` when the folder
     holds several series), so ``instance_uids[k]`` is slice ``k`` of the volume it returns
     (unless it resampled uneven slices).
+
+    Parameters
+    ----------
+    folder : path
+        Folder holding the series.
+    series_uid : str, optional
+        Which series, when the folder holds several.
+
+    Returns
+    -------
+    ImageSeries
+
+    Raises
+    ------
+    InputError, GeometryError
+        As :func:`read_ct`.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation  # the built-in test case
+    >>> len(ct_image_series(course.folder).instance_uids) == course.ct_grid.shape[0]
+    True
     """
     root = Path(folder)
     slices, _ = _sorted_slices(root, series_uid)

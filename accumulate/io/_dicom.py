@@ -19,14 +19,6 @@ from ..distribution import __version__
 from ..errors import AccumulateError, GeometryError, InputError
 from ..geometry import Grid
 
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
-ENHANCED_CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2.1"
-RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
-RT_STRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
-RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
-RT_ION_PLAN = "1.2.840.10008.5.1.4.1.1.481.8"
-SPATIAL_REG = "1.2.840.10008.5.1.4.1.1.66.1"
-DEFORMABLE_REG = "1.2.840.10008.5.1.4.1.1.66.3"
 #: What the writers put in the (Enhanced) General Equipment modules.
 MANUFACTURER = "accumulate"
 
@@ -43,7 +35,22 @@ _SNIFF_BYTES = 132
 
 def looks_like_dicom(head: bytes) -> bool:
     """Whether the first bytes of a file are DICOM: a Part 10 preamble with "DICM", or a bare little-endian
-    dataset starting with a File Meta (0002,xxxx) or an Identifying (0008,xxxx) element (older exports)."""
+    dataset starting with a File Meta (0002,xxxx) or an Identifying (0008,xxxx) element (older exports).
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes (at least 132 for a Part 10 file).
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> looks_like_dicom(bytes(128) + b"DICM" + bytes(16)), looks_like_dicom(b"%PDF-1.7 ...")
+    (True, False)
+    """
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[2:4] != b"\x00\x00"
@@ -55,6 +62,30 @@ def read_dataset(path: PathLike, *, stop_before_pixels: bool = False, expect: st
     Files without the 128-byte preamble (older exports) are accepted. A file that is not DICOM is
     rejected from its first bytes, before it is read whole. ``expect`` is a Modality
     (``"RTDOSE"``...) the file must have.
+
+    Parameters
+    ----------
+    path : path
+    stop_before_pixels : bool
+        Skip the pixel data (headers only).
+    expect : str, optional
+        The Modality the file must have.
+
+    Returns
+    -------
+    pydicom.Dataset
+
+    Raises
+    ------
+    NotDicom
+        The file is not DICOM at all.
+    InputError
+        It cannot be read, or has another Modality than ``expect``.
+
+    Examples
+    --------
+    >>> read_dataset(demo_case().reirradiation.dose_path, stop_before_pixels=True, expect="RTDOSE").Modality
+    'RTDOSE'
     """
     path = Path(path)
     if not path.is_file():
@@ -194,6 +225,22 @@ def grid_to_plane(grid: Grid) -> tuple[list[float], list[float], list[float], fl
     """ImagePositionPatient, ImageOrientationPatient, PixelSpacing and the signed frame step.
 
     The step is negative when the grid's z axis points along minus the IOP normal.
+
+    Parameters
+    ----------
+    grid : Grid
+
+    Returns
+    -------
+    position, orientation, pixel_spacing : lists of float
+        Of the first slice, mm (PixelSpacing is row spacing, column spacing).
+    step : float
+        Slice step along the IOP normal, mm.
+
+    Examples
+    --------
+    >>> grid_to_plane(Grid((3, 2, 2), origin_mm=(0.0, 0.0, 10.0), spacing_mm=(1.0, 2.0, 3.0)))
+    ([0.0, 0.0, 10.0], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], [2.0, 1.0], 3.0)
     """
     d = grid.direction_matrix
     sign = 1.0 if float(np.cross(d[:, 0], d[:, 1]) @ d[:, 2]) > 0 else -1.0
@@ -267,6 +314,21 @@ def new_file_meta(ds: Dataset, sop_class_uid: str) -> None:
     ds.InstanceCreationDate, ds.InstanceCreationTime = now_date_time()
 
 
+def new_series_dataset(sop_class_uid: str, modality: str, like: Dataset | None, series_number: int) -> Dataset:
+    """A new instance in a new series: file meta, SOP UIDs, Patient and Study copied from ``like``, Modality and series.
+
+    The series gets a fresh SeriesInstanceUID, ``series_number`` and the current SeriesDate/Time.
+    """
+    ds = Dataset()
+    new_file_meta(ds, sop_class_uid)
+    copy_patient_and_study(like, ds)
+    ds.Modality = modality
+    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
+    ds.SeriesNumber = series_number
+    ds.SeriesDate, ds.SeriesTime = now_date_time()
+    return ds
+
+
 @dataclass(frozen=True)
 class InstanceReference:
     """A SOP instance to reference: its SOP Class UID and SOP Instance UID (PS3.3 Table 10-11)."""
@@ -283,7 +345,29 @@ class InstanceReference:
 
 
 def instance_reference(source: PathLike | Dataset) -> InstanceReference:
-    """The :class:`InstanceReference` of a DICOM file (read without pixels) or dataset."""
+    """The :class:`InstanceReference` of a DICOM file (read without pixels) or dataset.
+
+    Parameters
+    ----------
+    source : path or Dataset
+
+    Returns
+    -------
+    InstanceReference
+        Its SOP Class UID and SOP Instance UID.
+
+    Raises
+    ------
+    InputError
+        Not DICOM, or without SOP UIDs.
+
+    Examples
+    --------
+    >>> from accumulate.io.uids import RT_PLAN
+    >>> course = demo_case().reirradiation
+    >>> instance_reference(course.plan_path) == InstanceReference(RT_PLAN, course.plan_uid)
+    True
+    """
     ds = like_dataset(source)
     return InstanceReference(str(require(ds, "SOPClassUID", source)), str(require(ds, "SOPInstanceUID", source)))
 

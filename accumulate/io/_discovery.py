@@ -76,10 +76,30 @@ def discover_courses(folder: PathLike, *, recursive: bool = True, allow_unreadab
     corrupt) is an InputError naming it, unless ``allow_unreadable`` (a receiver's folder still
     being filled). Courses are ordered by plan path, then by dose path.
 
+    Parameters
+    ----------
+    folder : path
+        The export folder (searched recursively unless ``recursive`` is False).
+    recursive : bool
+        Look in sub-folders too.
+    allow_unreadable : bool
+        Skip files that look like DICOM but cannot be read instead of refusing the folder.
+
     Returns
     -------
     list of CourseFiles
         With ``missing`` filled for every broken link (e.g. ``"RTDOSE"`` for a plan without dose).
+
+    Raises
+    ------
+    InputError
+        ``folder`` is not a folder, or holds unreadable DICOM files (without ``allow_unreadable``).
+
+    Examples
+    --------
+    >>> case = demo_case()
+    >>> [course.missing for course in discover_courses(case.folder)]
+    [(), ()]
     """
     root = Path(folder)
     if not root.is_dir():

@@ -20,24 +20,21 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
+from ..atomic import atomic_path
 from ..errors import InputError
 from ..geometry import Volume
-from ._atomic import atomic_path
 from ._dicom import (
-    RT_DOSE,
-    RT_PLAN,
     InstanceReference,
     PathLike,
     code_item,
-    copy_patient_and_study,
     frame_of_reference_uid,
     grid_to_plane,
     like_dataset,
-    new_file_meta,
-    now_date_time,
+    new_series_dataset,
     set_equipment,
 )
 from ._itkio import is_itk_path, write_itk_volume
+from .uids import RT_DOSE, RT_PLAN
 
 #: CID 7220 "RT Dose Derivation" (PS3.16), as (CodeValue, CodeMeaning) of scheme DCM.
 COMPOSED_FROM_PRIOR_DOSES = ("121370", "Composed from prior doses")
@@ -173,6 +170,23 @@ def write_dose(
     Path
         The path written. New Study (without ``like``), Series and SOP Instance UIDs are made.
         DoseGridScaling is about max / (2**bits - 1); values read back within DoseGridScaling / 2.
+
+    Raises
+    ------
+    InputError
+        Negative or non-finite values, a unit other than Gy or Gy(RBE), no plan to reference.
+    OutputError
+        The file cannot be written (nothing is left behind).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import Grid, Volume, read_dose
+    >>> dose = Volume(np.full((2, 3, 4), 1.5), Grid((2, 3, 4), spacing_mm=(2.0, 2.0, 3.0)), "dose", "Gy")
+    >>> path = write_dose(dose, scratch / "RD.dcm", referenced_plans=[placeholder_plan()])
+    >>> back = read_dose(path, accept_partial=True)
+    >>> back.grid == dose.grid, float(abs(back.array - 1.5).max()) < 1e-9
+    (True, True)
     """
     path = Path(path)
     if is_itk_path(path):
@@ -213,12 +227,47 @@ def placeholder_plan(sop_class_uid: str = RT_PLAN) -> InstanceReference:
     no term for a derived map such as a dose headroom. Naming a plan UID that no file carries
     keeps such a map from being attached to the clinical plan by systems that link doses to
     plans by reference (DICOMautomaton makes a new plan UID the same way when none is known).
+
+    Parameters
+    ----------
+    sop_class_uid : str
+        RT Plan (default) or RT Ion Plan Storage.
+
+    Returns
+    -------
+    InstanceReference
+        With a new SOP Instance UID.
+
+    Examples
+    --------
+    >>> placeholder_plan().sop_class_uid == RT_PLAN, placeholder_plan() != placeholder_plan()
+    (True, True)
     """
     return InstanceReference(sop_class_uid, pydicom.uid.generate_uid())
 
 
 def referenced_plans_of(dose: PathLike | Dataset) -> list[InstanceReference]:
-    """The plans an RTDOSE (file or dataset) references in its ReferencedRTPlanSequence, with their SOP classes."""
+    """The plans an RTDOSE (file or dataset) references in its ReferencedRTPlanSequence, with their SOP classes.
+
+    Parameters
+    ----------
+    dose : path or Dataset
+
+    Returns
+    -------
+    list of InstanceReference
+
+    Raises
+    ------
+    InputError
+        Not DICOM.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> [plan.sop_instance_uid == course.plan_uid for plan in referenced_plans_of(course.dose_path)]
+    [True]
+    """
     dose = like_dataset(dose)
     return [
         InstanceReference(str(item.get("ReferencedSOPClassUID") or RT_PLAN), str(item.ReferencedSOPInstanceUID))
@@ -249,14 +298,8 @@ def _dose_dataset(
     bits: int,
 ) -> Dataset:
     pixels, scaling = _pixels(volume, bits)
-    ds = Dataset()
-    new_file_meta(ds, RT_DOSE)
-    copy_patient_and_study(like, ds)
-    ds.Modality = "RTDOSE"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = series_number
+    ds = new_series_dataset(RT_DOSE, "RTDOSE", like, series_number)
     ds.OperatorsName = ""
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     description = (quantity or f"{volume.quantity} [{volume.unit}]")[:64]
     ds.SeriesDescription = description

@@ -6,16 +6,32 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, full_suffix
 from ..errors import InputError
 from ..geometry import Volume
-from ._atomic import atomic_path, full_suffix
 from ._dicom import PathLike
 
 ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".nii.gz")
 
 
 def is_itk_path(path: PathLike) -> bool:
-    """Whether the extension is one of :data:`ITK_SUFFIXES`."""
+    """Whether the extension is one of :data:`ITK_SUFFIXES`.
+
+    Parameters
+    ----------
+    path : path
+        A file name; only its extension counts.
+
+    Returns
+    -------
+    bool
+        True for MHA/MHD, NRRD/NHDR and NIfTI.
+
+    Examples
+    --------
+    >>> is_itk_path("field.nii.gz"), is_itk_path("RD.dcm")
+    (True, False)
+    """
     return full_suffix(Path(path)) in ITK_SUFFIXES
 
 
@@ -46,7 +62,20 @@ def read_itk_volume(path: PathLike, *, quantity: str, unit: str) -> Volume:
 
 
 def write_itk_volume(volume: Volume, path: PathLike) -> None:
-    """Write a volume as MHA/NRRD/NIfTI (chosen by extension), atomically; bool masks as uint8."""
+    """Write a volume as MHA/NRRD/NIfTI (chosen by extension), atomically; bool masks as uint8.
+
+    Parameters
+    ----------
+    volume : Volume
+        Any quantity; the geometry (LPS origin, spacing, direction) is written with it.
+    path : path
+        ``.mha``, ``.mhd``, ``.nrrd``, ``.nhdr``, ``.nii`` or ``.nii.gz``.
+
+    Raises
+    ------
+    InputError
+        Another extension, or a folder that does not exist.
+    """
     import itk
 
     image = volume.to_itk()

@@ -63,6 +63,20 @@ def plane_groups(heights_mm: np.ndarray) -> list[list[int]]:
 
     ``heights_mm`` is each contour's position along the planes' normal; a contour within
     ``SAME_PLANE_MM`` (0.05 mm) of the previous one (in sorted order) joins its plane.
+
+    Parameters
+    ----------
+    heights_mm : (n,) array
+        mm.
+
+    Returns
+    -------
+    list of lists of int
+
+    Examples
+    --------
+    >>> plane_groups(np.array([4.0, 0.0, 2.0, 2.02]))  # two contours on the 2 mm plane
+    [[1], [2, 3], [0]]
     """
     heights = np.asarray(heights_mm, dtype=float).reshape(-1)
     groups: list[list[int]] = []
@@ -93,6 +107,18 @@ def slab_extents(positions_mm: np.ndarray, *, single_plane_mm: float, end_caps: 
     Returns
     -------
     below_mm, above_mm : (p,) arrays
+
+    Raises
+    ------
+    GeometryError
+        An unknown ``end_caps``, planes without a positive spacing.
+
+    Examples
+    --------
+    >>> slab_extents(np.array([0.0, 2.0, 4.0]), single_plane_mm=3.0)
+    (array([1., 1., 1.]), array([1., 1., 1.]))
+    >>> slab_extents(np.array([0.0, 2.0, 4.0]), single_plane_mm=3.0, end_caps="half")
+    (array([0., 1., 1.]), array([1., 1., 0.]))
     """
     if end_caps not in END_CAPS:
         raise GeometryError(f"end_caps must be one of {END_CAPS}, got {end_caps!r}")

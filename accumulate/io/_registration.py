@@ -18,28 +18,25 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
+from ..atomic import atomic_path
 from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid
-from ._atomic import atomic_path
 from ._dicom import (
-    DEFORMABLE_REG,
-    SPATIAL_REG,
     ImageSeries,
     PathLike,
     add_common_instance_reference,
     code_item,
-    copy_patient_and_study,
     file_errors,
     frame_of_reference_uid,
     grid_to_plane,
     like_dataset,
-    new_file_meta,
-    now_date_time,
+    new_series_dataset,
     plane_axes,
     read_dataset,
     require,
     set_equipment,
 )
+from .uids import DEFORMABLE_REG, SPATIAL_REG
 
 #: CID 7100 "RCS Registration Method Type" (DCM): the Registration Type Code of an item.
 FRAME_OF_REFERENCE_IDENTITY = ("125021", "Frame of Reference Identity")
@@ -131,6 +128,22 @@ def read_registration(path: PathLike, *, source_frame_uid: str | None = None) ->
         Rigid: the homogeneous matrix (LPS mm) with ``p_registered = M @ p_source`` (matrices of
         one item multiplied in the order listed). Deformable: the field on the deformation grid
         (in the registered frame) with ``p_source = p + u(p)``, pre and post matrices folded in.
+
+    Raises
+    ------
+    InputError
+        Not DICOM, not a registration, no item for ``source_frame_uid``, an unusable matrix or grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> course = demo_case().reirradiation
+    >>> shift = np.eye(4)
+    >>> shift[:3, 3] = (5.0, 0.0, -2.5)  # mm
+    >>> path = write_spatial_registration(shift, scratch / "REG.dcm", fixed_like=course.dose_path,
+    ...                                   moving_frame_uid="1.2.3.4")
+    >>> read_registration(path, source_frame_uid="1.2.3.4")[:3, 3]
+    array([ 5. ,  0. , -2.5])
     """
     ds = read_dataset(path, stop_before_pixels=True)
     sop = ds.get("SOPClassUID")
@@ -145,7 +158,37 @@ def read_registration(path: PathLike, *, source_frame_uid: str | None = None) ->
 
 @file_errors
 def read_deformable_registration(path: PathLike, *, source_frame_uid: str | None = None) -> DisplacementField:
-    """The :class:`DisplacementField` of a Deformable Spatial Registration file (see :func:`read_registration`)."""
+    """The :class:`DisplacementField` of a Deformable Spatial Registration file (see :func:`read_registration`).
+
+    Parameters
+    ----------
+    path : path
+        A Deformable Spatial Registration Storage file.
+    source_frame_uid : str, optional
+        The moving frame to read when the file registers several.
+
+    Returns
+    -------
+    DisplacementField
+        On the deformation grid (registered frame), ``p_source = p + u(p)``, mm.
+
+    Raises
+    ------
+    InputError
+        Not DICOM, a rigid registration, or no item for ``source_frame_uid``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accumulate import DisplacementField
+    >>> course = demo_case().reirradiation
+    >>> field = DisplacementField(np.full(course.dose_grid.shape + (3,), 2.0), course.dose_grid)
+    >>> path = write_deformable_registration(field, scratch / "REG.dcm", fixed_like=course.dose_path,
+    ...                                      moving_frame_uid="1.2.3.4")
+    >>> back = read_deformable_registration(path)
+    >>> back.grid.is_close(field.grid), float(abs(back.array - 2.0).max())
+    (True, 0.0)
+    """
     result = read_registration(path, source_frame_uid=source_frame_uid)
     if not isinstance(result, DisplacementField):
         raise InputError(f"{path}: a rigid Spatial Registration, not a deformable one; use read_registration")
@@ -153,7 +196,28 @@ def read_deformable_registration(path: PathLike, *, source_frame_uid: str | None
 
 
 def displacement_from_matrix(matrix: np.ndarray, grid: Grid) -> DisplacementField:
-    """The field on ``grid`` (registered frame) of a rigid ``p_registered = M @ p_source``: ``u = M^-1 p - p``."""
+    """The field on ``grid`` (registered frame) of a rigid ``p_registered = M @ p_source``: ``u = M^-1 p - p``.
+
+    Parameters
+    ----------
+    matrix : array (4, 4)
+        Homogeneous, LPS mm.
+    grid : Grid
+        Where the field is sampled (the registered, fixed frame).
+
+    Returns
+    -------
+    DisplacementField
+        ``p_source = p + u(p)``, mm.
+
+    Examples
+    --------
+    >>> from accumulate import Grid
+    >>> shift = np.eye(4)
+    >>> shift[:3, 3] = (5.0, 0.0, 0.0)  # the registered frame is the source moved 5 mm along x
+    >>> displacement_from_matrix(shift, Grid((1, 1, 2))).array[0, 0, 0]
+    array([-5.,  0.,  0.])
+    """
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (4, 4):
         raise GeometryError(f"a rigid registration is a 4x4 matrix, got shape {matrix.shape}")
@@ -191,18 +255,12 @@ def _registration_dataset(sop_class: str, fixed_like: PathLike | Dataset, moving
                 f"{writer}: the {role} images (series {series.series_uid}) are in frame of reference {series.frame_uid}, "
                 f"not the {role} frame {frame}; pass the CT series of the {role} course"
             )
-    ds = Dataset()
-    new_file_meta(ds, sop_class)
-    copy_patient_and_study(like, ds)
-    ds.Modality = "REG"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber = series_number
+    ds = new_series_dataset(sop_class, "REG", like, series_number)
     ds.SeriesDescription = description[:64]
     for keyword, attribute in (("BodyPartExamined", "body_part"), ("Laterality", "laterality")):
         value = getattr(images[0], attribute, "") or like.get(keyword)
         if value:
             setattr(ds, keyword, value)
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.ContentDate, ds.ContentTime = ds.SeriesDate, ds.SeriesTime
     ds.FrameOfReferenceUID = fixed_frame
     ds.PositionReferenceIndicator = ""
@@ -263,6 +321,20 @@ def write_deformable_registration(
         for an intensity-based registration; empty (unknown) by default.
     series_number : int
         SeriesNumber of the new series.
+
+    Returns
+    -------
+    Path
+        The path written (``.dcm``), complete or not at all.
+
+    Raises
+    ------
+    InputError
+        As for :func:`write_spatial_registration`.
+
+    Examples
+    --------
+    See :func:`read_deformable_registration`.
     """
     ds = _registration_dataset(DEFORMABLE_REG, fixed_like, moving_frame_uid, "DEFORMABLE", description,
                                "write_deformable_registration", series_number, (fixed_images, moving_images))  # fmt: skip
@@ -294,6 +366,29 @@ def write_spatial_registration(
     images (ReferencedImageSequence). Read back with :func:`read_registration`
     (``source_frame_uid=moving_frame_uid``). The other arguments as for
     :func:`write_deformable_registration`.
+
+    Parameters
+    ----------
+    moving_to_fixed : array (4, 4)
+        Homogeneous matrix, LPS mm, last row (0, 0, 0, 1).
+    path : path
+        Destination ``.dcm``.
+
+    Returns
+    -------
+    Path
+        The path written.
+
+    Raises
+    ------
+    GeometryError
+        A matrix that is not 4x4 homogeneous.
+    InputError
+        No ``moving_frame_uid``, images in another frame than the one they stand for.
+
+    Examples
+    --------
+    See :func:`read_registration`.
     """
     matrix = np.asarray(moving_to_fixed, dtype=float)
     if matrix.shape != (4, 4) or not np.allclose(matrix[3], (0, 0, 0, 1)):

@@ -215,6 +215,21 @@ def read_dose(
     Volume
         ``quantity="dose"``, ``unit="Gy"`` (PHYSICAL) or ``"Gy(RBE)"`` (EFFECTIVE, or particle
         plans), float64 array (z, y, x) in Gy.
+
+    Raises
+    ------
+    InputError
+        Not an RTDOSE, a FRACTION dose without a number of fractions, RELATIVE units without
+        ``relative_to_gy``, a partial dose without ``accept_partial``, a plan that is not the referenced one.
+    GeometryError
+        A dose in another frame of reference than ``frame_of_reference_uid``, an unusable grid.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> dose = read_dose(course.dose_path)
+    >>> dose.unit, dose.grid == course.dose_grid, bool(dose.array.max() > course.prescription_gy)
+    ('Gy', True, True)
     """
     path = Path(path)
     if is_itk_path(path):

@@ -9,8 +9,6 @@ from pydicom.dataset import Dataset
 
 from ..errors import InputError
 from ._dicom import (
-    RT_ION_PLAN,
-    RT_PLAN,
     InstanceReference,
     PathLike,
     file_errors,
@@ -21,6 +19,7 @@ from ._dicom import (
     require,
     whole,
 )
+from .uids import RT_ION_PLAN, RT_PLAN
 
 _PARTICLES = {"PROTON", "ION"}
 
@@ -145,5 +144,26 @@ def plan_from_dataset(ds: Dataset, path: PathLike) -> Plan:
 
 @file_errors
 def read_plan(path: PathLike) -> Plan:
-    """Read an RTPLAN or RT Ion Plan file; see :class:`Plan` for what is kept and its units."""
+    """Read an RTPLAN or RT Ion Plan file; see :class:`Plan` for what is kept and its units.
+
+    Parameters
+    ----------
+    path : path
+        The RT Plan or RT Ion Plan file.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InputError
+        Not DICOM, not a plan, or a plan whose fractionation or prescription cannot be read.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> read_plan(course.plan_path).sop_instance_uid == course.plan_uid
+    True
+    """
     return plan_from_dataset(read_dataset(path, stop_before_pixels=True), path)

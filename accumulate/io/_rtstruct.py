@@ -134,6 +134,18 @@ def read_contours(
     dict of str to list of (n, 3) float arrays
         Each contour's vertices in LPS mm (x, y, z), in file order, not repeated at the end.
         Sample them with :func:`accumulate.evaluation.sample_structure`.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_structures`.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> contours = read_contours(course.structures_path, names=["SpinalCord"])["SpinalCord"]
+    >>> contours[0].shape[1], len(contours) > 1
+    (3, True)
     """
     chosen = _chosen_rois(rtstruct_path, names, frame_of_reference_uid)
     return {key: [c.copy() for c in roi.contours] for key, roi in chosen.items()}
@@ -177,6 +189,22 @@ def read_structures(
     -------
     dict of str to Volume
         ``quantity="mask"``, ``unit="1"``; bool or float32 arrays (z, y, x).
+
+    Raises
+    ------
+    InputError
+        Not a structure set, a name asked for that it lacks (or matches twice), a structure set in
+        another frame of reference.
+    GeometryError
+        Contour planes not parallel to the grid's slices.
+
+    Examples
+    --------
+    >>> course = demo_case().reirradiation
+    >>> masks = read_structures(course.structures_path, course.ct_grid, names=["SpinalCord"])
+    >>> mask = masks["SpinalCord"]
+    >>> mask.array.dtype, mask.grid == course.ct_grid, bool(mask.array.any())
+    (dtype('bool'), True, True)
     """
     path = Path(rtstruct_path)
     chosen = _chosen_rois(path, names, frame_of_reference_uid)

@@ -19,25 +19,22 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from ..atomic import atomic_path
 from ..errors import InputError
-from ._atomic import atomic_path
 from ._dicom import (
-    CT_IMAGE,
-    RT_STRUCT,
     ImageSeries,
     InstanceReference,
     PathLike,
-    copy_patient_and_study,
     frame_of_reference_uid,
     like_dataset,
-    new_file_meta,
+    new_series_dataset,
     now_date_time,
     set_equipment,
 )
+from .uids import CT_IMAGE, DETACHED_STUDY_MANAGEMENT, RT_STRUCT
 
 _CONTOUR_DATA = Tag("ContourData")
 #: Detached Study Management SOP Class (retired), the class planning systems put in RTReferencedStudySequence.
-_STUDY_CLASS = "1.2.840.10008.3.1.2.3.1"
 
 
 @dataclass(frozen=True)
@@ -83,6 +80,26 @@ def fill_structure_set(
 
     ``image_uids`` are the SOP Instance UIDs of the series ``series_uid`` (study ``study_uid``,
     frame ``frame_uid``) in slice order; the referenced frame lists them all, each contour its own.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The RT Structure Set being made (filled in place).
+    rois : sequence of StructureROI
+    frame_uid, study_uid, series_uid : str
+        Of the image series the contours lie on.
+    image_uids : sequence of str
+        Its images in slice order.
+    label : str
+        StructureSetLabel (16 characters at most).
+    date, time : str
+        StructureSetDate and StructureSetTime (DA, TM).
+    image_class : str
+        SOP Class UID of the images.
+
+    Examples
+    --------
+    See :func:`write_structure_set`.
     """
     images = [InstanceReference(image_class, uid) for uid in image_uids]
     ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_uid, ""
@@ -91,7 +108,7 @@ def fill_structure_set(
     series = Dataset()
     series.SeriesInstanceUID = series_uid
     series.ContourImageSequence = [ref.item() for ref in images]
-    study = InstanceReference(_STUDY_CLASS, study_uid).item()
+    study = InstanceReference(DETACHED_STUDY_MANAGEMENT, study_uid).item()
     study.RTReferencedSeriesSequence = [series]
     frame = Dataset()
     frame.FrameOfReferenceUID = frame_uid
@@ -157,6 +174,33 @@ def write_structure_set(
         StructureSetLabel (16 characters at most) and SeriesDescription (64).
     series_number : int
         SeriesNumber of the new series.
+
+    Returns
+    -------
+    path : Path
+        The file written (complete, or not at all).
+
+    Raises
+    ------
+    InputError
+        ``like`` in another frame of reference than ``images``, contours on image indices the
+        series does not have.
+
+    Examples
+    --------
+    A square along voxel boundaries (3 x 3 voxels) on the middle CT slice, read back onto the CT grid:
+
+    >>> from accumulate import read_structures
+    >>> from accumulate.io import ct_image_series
+    >>> course = demo_case().reirradiation
+    >>> grid, k = course.ct_grid, course.ct_grid.shape[0] // 2
+    >>> corners = grid.world_from_index(np.array([[k, 9.5, 9.5], [k, 9.5, 12.5], [k, 12.5, 12.5], [k, 12.5, 9.5]]))
+    >>> roi = StructureROI("Box", [(k, corners)])
+    >>> path = write_structure_set([roi], scratch / "RS.dcm", like=course.dose_path,
+    ...                            images=ct_image_series(course.folder), label="boxes", description="example",
+    ...                            series_number=950)
+    >>> int(read_structures(path, grid)["Box"].array.sum())  # the voxel centres 10, 11, 12 along x and y
+    9
     """
     like_ds = like_dataset(like)
     frame = frame_of_reference_uid(like_ds)
@@ -170,14 +214,9 @@ def write_structure_set(
         if outside:
             raise InputError(f"write_structure_set: ROI '{roi.name}' has contours on image indices {outside[:5]}, "
                              f"the series has {len(images.instance_uids)} images")  # fmt: skip
-    ds = Dataset()
-    new_file_meta(ds, RT_STRUCT)
-    copy_patient_and_study(like_ds, ds)
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesInstanceUID = pydicom.uid.generate_uid()
-    ds.SeriesNumber, ds.InstanceNumber = series_number, 1
+    ds = new_series_dataset(RT_STRUCT, "RTSTRUCT", like_ds, series_number)
+    ds.InstanceNumber = 1
     ds.SeriesDescription = description[:64]
-    ds.SeriesDate, ds.SeriesTime = now_date_time()
     ds.OperatorsName = ""
     set_equipment(ds)
     date, time = now_date_time()

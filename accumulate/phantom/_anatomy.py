@@ -84,6 +84,21 @@ def reference_hu_at(points: np.ndarray) -> np.ndarray:
 
     Tissues are painted in order (air, fat, soft tissue, parotids, brainstem, bone, canal,
     cord), each blended over the previous with a Gaussian edge of ``EDGE_SIGMA_MM``.
+
+    Parameters
+    ----------
+    points : array (..., 3)
+        LPS mm in the reference frame.
+
+    Returns
+    -------
+    array (...,)
+        HU.
+
+    Examples
+    --------
+    >>> reference_hu_at(np.array([[0.0, -300.0, 0.0]]))  # far anterior of the neck: air
+    array([-1000.])
     """
     points = np.asarray(points, dtype=float)
     hu = np.full(points.shape[:-1], HU["air"])

@@ -199,6 +199,17 @@ def write_demo_case(folder, *, size: str = "demo") -> DemoCase:
     -------
     DemoCase
         Paths, fractions, dates and the analytic doses and field (see :class:`DemoCase`).
+
+    Raises
+    ------
+    InputError
+        ``folder`` holds other files, or an unknown ``size``.
+
+    Examples
+    --------
+    >>> case = write_demo_case(scratch / "demo", size="test")  # about 3 s
+    >>> (case.prior.fractions, case.reirradiation.fractions), sorted(p.name for p in case.folder.iterdir())
+    ((35, 5), ['case.json', 'prior', 'reirradiation', 'true_field.mha'])
     """
     spec = case_size(size)
     folder = Path(folder).absolute()

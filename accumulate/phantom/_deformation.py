@@ -30,7 +30,17 @@ _COS, _SIN = np.cos(np.radians(ROTATION_DEG)), np.sin(np.radians(ROTATION_DEG))
 
 
 def displacement_at(points: np.ndarray) -> np.ndarray:
-    """``u(p)`` (ux, uy, uz) in mm at reference-frame LPS points ``(..., 3)`` mm."""
+    """``u(p)`` (ux, uy, uz) in mm at reference-frame LPS points ``(..., 3)`` mm.
+
+    Parameters
+    ----------
+    points : array (..., 3) of LPS mm, reference frame
+
+    Returns
+    -------
+    u_mm : array (..., 3)
+        mm; the prior-frame point is ``p + u(p)`` (:func:`prior_point_of`).
+    """
     p = np.asarray(points, dtype=float)
     x, y = p[..., 0] - ROTATION_CENTRE_MM[0], p[..., 1] - ROTATION_CENTRE_MM[1]
     u = np.empty(p.shape)
@@ -47,7 +57,17 @@ def displacement_at(points: np.ndarray) -> np.ndarray:
 
 
 def prior_point_of(points: np.ndarray) -> np.ndarray:
-    """The prior-frame point ``p + u(p)`` of reference points ``(..., 3)`` LPS mm."""
+    """The prior-frame point ``p + u(p)`` of reference points ``(..., 3)`` LPS mm.
+
+    Parameters
+    ----------
+    points : array (..., 3)
+
+    Returns
+    -------
+    array (..., 3)
+        LPS mm in the prior frame.
+    """
     p = np.asarray(points, dtype=float)
     return p + displacement_at(p)
 
@@ -56,6 +76,24 @@ def reference_point_of(points: np.ndarray, *, tolerance_mm: float = 1e-6, max_it
     """The reference point p with ``p + u(p) = q`` for prior-frame points q ``(..., 3)`` LPS mm.
 
     Fixed-point iteration ``p <- q - u(p)`` until every point moves less than ``tolerance_mm``.
+
+    Parameters
+    ----------
+    points : array (..., 3)
+        LPS mm in the prior frame.
+    tolerance_mm : float
+    max_iterations : int
+
+    Returns
+    -------
+    array (..., 3)
+        LPS mm in the reference frame.
+
+    Examples
+    --------
+    >>> q = np.array([[10.0, -5.0, 3.0]])
+    >>> bool(np.abs(prior_point_of(reference_point_of(q)) - q).max() < 1e-6)
+    True
     """
     q = np.asarray(points, dtype=float)
     p = q - displacement_at(q)

@@ -72,12 +72,36 @@ REIRRADIATION = AnalyticDose(
 
 
 def prior_dose_at(points_prior: np.ndarray) -> np.ndarray:
-    """Prior-course dose (Gy, 70 Gy / 35 fx) at PRIOR-frame LPS points ``(..., 3)`` mm."""
+    """Prior-course dose (Gy, 70 Gy / 35 fx) at PRIOR-frame LPS points ``(..., 3)`` mm.
+
+    Parameters
+    ----------
+    points_prior : array (..., 3)
+        LPS mm in the prior CT's frame.
+
+    Returns
+    -------
+    array (...,)
+        Gy.
+
+    Examples
+    --------
+    >>> prior_dose_at(np.array([PRIOR.target.centre_mm]))  # the prescription inside the target
+    array([70.])
+    """
     return PRIOR.dose_at(points_prior)
 
 
 def reirr_dose_at(points_reference: np.ndarray) -> np.ndarray:
-    """Re-irradiation dose (Gy, 35 Gy / 5 fx) at reference-frame LPS points ``(..., 3)`` mm."""
+    """Re-irradiation dose (Gy, 35 Gy / 5 fx) at reference-frame LPS points ``(..., 3)`` mm.
+
+    Parameters and result as for :func:`prior_dose_at`, the points in the reference frame.
+
+    Examples
+    --------
+    >>> reirr_dose_at(np.array([REIRRADIATION.target.centre_mm]))
+    array([35.])
+    """
     return REIRRADIATION.dose_at(points_reference)
 
 
@@ -95,6 +119,28 @@ def cumulative_eqd2_at(
     ``residual * EQD2(D_prior(p + u(p)), 35) + EQD2(D_reirr(p), 5)``; ``alpha_beta_gy`` (Gy)
     and ``residual`` (the unrecovered fraction of the prior EQD2, 1 = no recovery) are
     scalars or arrays broadcasting with the points' leading shape.
+
+    Parameters
+    ----------
+    points_reference : array (..., 3)
+        LPS mm in the reference frame.
+    alpha_beta_gy : float or array
+        alpha/beta, Gy.
+    residual : float or array
+        Unrecovered fraction of the prior course's EQD2.
+
+    Returns
+    -------
+    array (...,)
+        Gy (EQD2).
+
+    Examples
+    --------
+    At the new target's centre without the prior course: 35 Gy in 5 fractions at alpha/beta 3 Gy
+    is 35 (3 + 7) / (3 + 2) = 70 Gy EQD2.
+
+    >>> cumulative_eqd2_at(np.array([REIRRADIATION.target.centre_mm]), 3.0, residual=0.0)
+    array([70.])
     """
     p = np.asarray(points_reference, dtype=float)
     prior = _eqd2(prior_dose_at(prior_point_of(p)), PRIOR.fractions, alpha_beta_gy)

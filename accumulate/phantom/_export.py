@@ -17,8 +17,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
 from ..geometry import Volume
-from ..io import StructureROI, fill_structure_set
-from ..io._dicom import CT_IMAGE, RT_STRUCT, grid_to_plane
+from ..io import StructureROI, fill_structure_set, grid_to_plane
+from ..io.uids import CT_IMAGE, RT_STRUCT
 
 PATIENT = {"PatientName": "Demo^HeadNeck", "PatientID": "ACC-DEMO-HN", "PatientBirthDate": "19580612", "PatientSex": "M"}
 _RESCALE_INTERCEPT = -1024.0

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
-from ..io._dicom import RT_PLAN, RT_STRUCT
+from ..io.uids import RT_PLAN, RT_STRUCT
 from ._export import CourseIdentity, new_dataset, uid
 
 

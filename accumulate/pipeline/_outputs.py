@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import __version__
+from ..atomic import write_json_atomic, write_text_atomic
 from ..evaluation import DVH, Verdict
 from ..geometry import Volume
-from ..io._atomic import write_json_atomic, write_text_atomic
 from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
 from ._dicom_outputs import remaining_dose_cap, write_dicom_outputs
 

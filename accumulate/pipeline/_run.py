@@ -4,7 +4,7 @@ The one place that knows the order of the stages: :func:`prepare` (stages 1-4, i
 :func:`evaluate` (5-6, in ``_evaluate``) and the outputs (7, in ``_outputs``). Each stage is timed
 and announced; the log (elastix included) goes to ``<out>/accumulate.log``. The outputs are
 written into a staging folder beside ``<out>`` and swapped in whole when everything is written
-(see :class:`accumulate.io._atomic.StagedFolder`): a failed run leaves an earlier run's results
+(see :class:`accumulate.atomic.StagedFolder`): a failed run leaves an earlier run's results
 untouched and its partial outputs in ``.<out>.failed``.
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import StagedFolder
 from ..backends import resolve
 from ..config import RunConfig, load_config
 from ..errors import AccumulateError, OutputError
 from ..evaluation import Verdict
 from ..geometry import Volume
-from ..io._atomic import StagedFolder
 from ._evaluate import Evaluation, evaluate
 from ._outputs import write_outputs
 from ._prepare import Prepared, prepare

@@ -17,36 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import is_cupy, to_device, to_host
 from .._validate import finite_array, positive_number
 from ..errors import InputError
-from ..geometry import Grid, Volume
-from ._dispatch import operations, place, result_dtype
-
-RBE_UNITS = ("Gy(RBE)", "GyE", "Gy (RBE)", "GyRBE")
+from ..operands import Operand, is_rbe_unit, place, rbe_factor, result_dtype, wrap
+from .operations import LQ, LQInputs
 
 
-class _Operand:
-    """A scalar, array or Volume argument: its array, grid, unit and where it lived."""
-
-    def __init__(self, value: Any, name: str) -> None:
-        self.name = name
-        self.grid: Grid | None = value.grid if isinstance(value, Volume) else None
-        self.unit: str | None = value.unit if isinstance(value, Volume) else None
-        array = value.array if isinstance(value, Volume) else value
-        self.on_device = is_cupy(array)
-        if not self.on_device:
-            array = np.asarray(array)
-            if not np.issubdtype(array.dtype, np.floating):
-                if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
-                    raise InputError(f"{name} must be numeric, got an array of dtype {array.dtype}")
-                array = array.astype(np.float64)
-        self.array = array
-        self.shape = tuple(array.shape)
-        self.is_volume = isinstance(value, Volume)
-
-
-def _per_voxel(parameter: _Operand, primary: _Operand) -> None:
+def _per_voxel(parameter: Operand, primary: Operand) -> None:
     """A per-voxel parameter must be a scalar or match the primary operand (and its grid)."""
     if parameter.shape in ((), (1,)):
         return
@@ -56,43 +33,22 @@ def _per_voxel(parameter: _Operand, primary: _Operand) -> None:
         primary.grid.require_same(parameter.grid, f"{primary.name} and {parameter.name}")
 
 
-def _is_rbe_unit(unit: str | None) -> bool:
-    return unit is not None and unit.replace(" ", "").lower() in {u.replace(" ", "").lower() for u in RBE_UNITS}
-
-
-def _rbe_factor(dose: _Operand, rbe: float) -> float:
-    rbe = positive_number(rbe, "rbe")
-    if rbe != 1.0 and _is_rbe_unit(dose.unit):
-        raise InputError(f"{dose.name} is already RBE-weighted ({dose.unit}); applying rbe={rbe} again would double-count it")
-    return rbe
-
-
-def _wrap(result: Any, primary: _Operand, backend: str, quantity: str, unit: str) -> Any:
-    if primary.on_device and backend != "cupy":
-        result = to_device(result)
-    elif not primary.on_device and backend == "cupy":
-        result = to_host(result)
-    result = result.reshape(primary.shape)
-    if primary.is_volume:
-        return Volume(result, primary.grid, quantity, unit)
-    return float(result) if primary.shape == () else result
-
-
 def _equivalent(dose, fractions, alpha_beta, ref_dose, rbe, backend, quantity):
-    dose_op, ab_op = _Operand(dose, "dose"), _Operand(alpha_beta, "alpha_beta")
+    dose_op, ab_op = Operand(dose, "dose"), Operand(alpha_beta, "alpha_beta")
     _per_voxel(ab_op, dose_op)
     fractions = positive_number(fractions, "fractions")
-    rbe = _rbe_factor(dose_op, rbe)
+    rbe = rbe_factor(dose_op, rbe)
     ref_dose = float(ref_dose)
     if not np.isfinite(ref_dose) or ref_dose < 0:
         raise InputError(f"ref_dose (Gy per fraction) must be finite and >= 0, got {ref_dose!r}")
     finite_array(dose_op.array, "dose", minimum=0.0)
     finite_array(ab_op.array, "alpha_beta", minimum=0.0, strictly_above=True)
-    name, ops = operations(backend)
+    name, ops = LQ.operations(backend)
     dtype = result_dtype(dose_op.array)
-    out = ops.equivalent_dose(place(dose_op.array, name, dtype), place(ab_op.array, name, dtype), fractions, rbe, ref_dose)
-    unit = "Gy(RBE)" if rbe != 1.0 or _is_rbe_unit(dose_op.unit) else "Gy"
-    return _wrap(out, dose_op, name, quantity, unit)
+    inputs = LQInputs(place(dose_op.array, name, dtype), place(ab_op.array, name, dtype), fractions, ref_dose, rbe)
+    out = ops.equivalent_dose(inputs)
+    unit = "Gy(RBE)" if rbe != 1.0 or is_rbe_unit(dose_op.unit) else "Gy"
+    return wrap(out, dose_op, name, quantity, unit)
 
 
 def bed(dose: Any, fractions: float, alpha_beta: Any, *, rbe: float = 1.0, backend: str = "auto") -> Any:
@@ -108,11 +64,21 @@ def bed(dose: Any, fractions: float, alpha_beta: Any, *, rbe: float = 1.0, backe
         alpha/beta in Gy, > 0: a scalar or one value per voxel (same shape and grid as ``dose``).
     rbe : float
         Constant RBE factor turning a physical dose into RBE-weighted dose (1 for photons).
-    backend : {"auto", "numpy", "numba", "cupy", "cuda-host"}
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
+        See :mod:`accumulate.backends`.
 
     Returns
     -------
-    The BED in Gy, of the same kind as ``dose`` (Volume quantity ``"bed"``).
+    float, array or Volume
+        The BED in Gy, of the same kind as ``dose`` (Volume quantity ``"bed"``).
+
+    Raises
+    ------
+    InputError
+        A negative or non-finite dose, fractions <= 0, alpha/beta <= 0, an ``rbe`` other than 1 on a
+        dose already in Gy(RBE), per-voxel values of another shape or grid.
+    BackendUnavailable
+        A named backend that cannot run here.
 
     Examples
     --------
@@ -130,7 +96,13 @@ def eqd2(dose: Any, fractions: float, alpha_beta: Any, *, ref_dose: float = 2.0,
 
     Returns
     -------
-    EQDx in Gy, of the same kind as ``dose`` (Volume quantity ``"eqd2"`` or ``"eqd<x>"``).
+    float, array or Volume
+        EQDx in Gy, of the same kind as ``dose`` (Volume quantity ``"eqd2"`` or ``"eqd<x>"``).
+
+    Raises
+    ------
+    InputError, BackendUnavailable
+        As :func:`bed`; also a ``ref_dose`` that is negative or not finite.
 
     Examples
     --------
@@ -141,7 +113,22 @@ def eqd2(dose: Any, fractions: float, alpha_beta: Any, *, ref_dose: float = 2.0,
 
 
 def equivalent_quantity(ref_dose: float) -> str:
-    """The quantity name of an EQDx: ``"eqd2"``, ``"eqd1.8"``, ``"bed"`` for x = 0."""
+    """The quantity name of an EQDx: ``"eqd2"``, ``"eqd1.8"``, ``"bed"`` for x = 0.
+
+    Parameters
+    ----------
+    ref_dose : float
+        x, Gy per fraction.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> equivalent_quantity(2.0), equivalent_quantity(1.8), equivalent_quantity(0)
+    ('eqd2', 'eqd1.8', 'bed')
+    """
     return "bed" if ref_dose == 0 else f"eqd{float(ref_dose):g}"
 
 
@@ -162,18 +149,35 @@ def max_additional_dose(
         Fractions of the planned course, > 0.
     alpha_beta : float, array or Volume
         alpha/beta in Gy, > 0.
+    ref_dose : float
+        x of EQDx, Gy per fraction.
+    backend : {"auto", "numpy", "numba", "cuda-host", "cupy"}
 
     Returns
     -------
-    Physical dose in Gy (Volume quantity ``"max_additional_dose"``).
+    float, array or Volume
+        Physical dose in Gy, of the kind of ``remaining_eqd2`` (Volume quantity ``"max_additional_dose"``).
+
+    Raises
+    ------
+    InputError
+        +inf in ``remaining_eqd2`` (NaN marks no limit), fractions <= 0, alpha/beta <= 0.
+    BackendUnavailable
+        A named backend that cannot run here.
+
+    Examples
+    --------
+    >>> max_additional_dose(88.0, 5, 3.0, backend="numpy")  # the inverse of eqd2(40, 5, 3)
+    40.0
     """
-    rem_op, ab_op = _Operand(remaining_eqd2, "remaining_eqd2"), _Operand(alpha_beta, "alpha_beta")
+    rem_op, ab_op = Operand(remaining_eqd2, "remaining_eqd2"), Operand(alpha_beta, "alpha_beta")
     _per_voxel(ab_op, rem_op)
     fractions = positive_number(fractions, "fractions")
     if bool((rem_op.array == np.inf).any()):
         raise InputError("remaining_eqd2 contains +inf; use NaN to mark voxels without a limit")
     finite_array(ab_op.array, "alpha_beta", minimum=0.0, strictly_above=True)
-    name, ops = operations(backend)
+    name, ops = LQ.operations(backend)
     dtype = result_dtype(rem_op.array)
-    out = ops.max_additional_dose(place(rem_op.array, name, dtype), place(ab_op.array, name, dtype), fractions, float(ref_dose))
-    return _wrap(out, rem_op, name, "max_additional_dose", "Gy")
+    inputs = LQInputs(place(rem_op.array, name, dtype), place(ab_op.array, name, dtype), fractions, float(ref_dose))
+    out = ops.max_additional_dose(inputs)
+    return wrap(out, rem_op, name, "max_additional_dose", "Gy")

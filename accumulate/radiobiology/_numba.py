@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from .._kernels import numba_compile_notice
+from .operations import CourseStack, LQInputs
 
 
 @numba.njit(inline="always")
@@ -57,27 +58,29 @@ def _accumulate(doses, fractions, rbe, residuals, alpha_beta, ref_dose, limit, h
             remaining[i] = _lq_max_dose(float(limit[i]) - total, new_fractions, ab, ref_dose)
 
 
-def equivalent_dose(dose, alpha_beta, fractions, rbe, ref_dose):
+def equivalent_dose(inputs: LQInputs) -> np.ndarray:
     numba_compile_notice(_equivalent_dose, "the LQ equivalent dose")
-    out = np.empty_like(dose)
-    _equivalent_dose(dose, alpha_beta, float(fractions), float(rbe), float(ref_dose), out)
+    out = np.empty_like(inputs.values)
+    _equivalent_dose(inputs.values, inputs.alpha_beta, float(inputs.fractions), float(inputs.rbe), float(inputs.ref_dose), out)
     return out
 
 
-def max_additional_dose(remaining, alpha_beta, fractions, ref_dose):
+def max_additional_dose(inputs: LQInputs) -> np.ndarray:
     numba_compile_notice(_max_additional_dose, "the LQ dose headroom")
-    out = np.empty_like(remaining)
-    _max_additional_dose(remaining, alpha_beta, float(fractions), float(ref_dose), out)
+    out = np.empty_like(inputs.values)
+    _max_additional_dose(inputs.values, inputs.alpha_beta, float(inputs.fractions), float(inputs.ref_dose), out)
     return out
 
 
-def accumulate_courses(doses, fractions, rbe, residuals, alpha_beta, ref_dose, limit, new_fractions):
+def accumulate_courses(stack: CourseStack) -> tuple[np.ndarray, np.ndarray | None]:
     numba_compile_notice(_accumulate, "the sum over courses")
+    doses, limit = stack.doses, stack.limit
     n = doses.shape[1]
     cumulative = np.empty(n, dtype=doses.dtype)
     remaining = np.empty_like(cumulative) if limit is not None else np.empty(1, dtype=cumulative.dtype)
     _accumulate(
-        doses, np.asarray(fractions, dtype=np.float64), np.asarray(rbe, dtype=np.float64), residuals, alpha_beta,
-        float(ref_dose), remaining if limit is None else limit, limit is not None, float(new_fractions), cumulative, remaining,
+        doses, np.asarray(stack.fractions, dtype=np.float64), np.asarray(stack.rbe, dtype=np.float64), stack.residuals,
+        stack.alpha_beta, float(stack.ref_dose), remaining if limit is None else limit, limit is not None,
+        float(stack.new_fractions), cumulative, remaining,
     )  # fmt: skip
     return cumulative, (remaining if limit is not None else None)

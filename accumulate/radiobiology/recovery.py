@@ -43,7 +43,29 @@ DAYS_PER_MONTH = 365.25 / 12
 
 
 def months_between(earlier: date, later: date) -> float:
-    """Interval in months (of 365.25/12 days) from ``earlier`` to ``later``; must not be negative."""
+    """Interval in months (of 365.25/12 days) from ``earlier`` to ``later``.
+
+    Parameters
+    ----------
+    earlier, later : datetime.date
+        E.g. the last fraction of the prior course and the start of the new one.
+
+    Returns
+    -------
+    float
+        Months, >= 0.
+
+    Raises
+    ------
+    InputError
+        When ``later`` comes before ``earlier``.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> round(months_between(date(2024, 1, 1), date(2025, 1, 1)), 3)  # 366 days
+    12.025
+    """
     days = (later - earlier).days
     if days < 0:
         raise InputError(f"course dates out of order: {earlier.isoformat()} is after {later.isoformat()}")
@@ -169,6 +191,28 @@ def recovery_model(spec: Any) -> RecoveryModel:
     ``{"model": "table", "months": [...], "recovered": [...]}``,
     ``{"model": "exponential", "r_max": 0.5, "tau_months": 6, "lag_months": 2.3}``,
     ``{"model": "<preset name>"}``.
+
+    Parameters
+    ----------
+    spec : str or dict
+        A preset name (see :data:`PRESETS`) or one of the tables above.
+
+    Returns
+    -------
+    RecoveryModel
+        Its ``recovered(months)`` is the fraction of a prior course's EQD2 recovered, in [0, 1].
+
+    Raises
+    ------
+    InputError
+        An unknown model, a missing or unexpected parameter, a value out of range.
+
+    Examples
+    --------
+    >>> recovery_model({"model": "constant", "recovered": 0.3}).recovered(12.0)
+    0.3
+    >>> recovery_model("cord-conservative").recovered(6.0)  # the table's middle row
+    0.25
     """
     if isinstance(spec, str):
         spec = {"model": spec}

@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-
-SPATIAL_REGISTRATION_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.1"
+from ..io.uids import SPATIAL_REG as SPATIAL_REGISTRATION_SOP_CLASS
 
 
 def read_rigid_registration(path: Any, *, fixed_frame: str | None = None, moving_frame: str | None = None) -> np.ndarray:

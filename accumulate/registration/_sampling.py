@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid, Volume
+from ..interpolation import trilinear
 
 
 def sample_linear(array: Any, grid: Grid, points_xyz: Any, *, outside: float = np.nan) -> np.ndarray:
@@ -33,25 +34,12 @@ def sample_linear(array: Any, grid: Grid, points_xyz: Any, *, outside: float = n
     """
     values = np.asarray(array, dtype=float)
     points = np.asarray(points_xyz, dtype=float)
-    idx = grid.index_from_world(points.reshape(-1, 3))
-    shape = np.asarray(grid.shape)
+    idx = grid.index_from_world(points.reshape(-1, 3))  # (z, y, x)
     finite = np.isfinite(idx).all(axis=1)
     idx = np.where(finite[:, None], idx, 0.0)
-    inside = finite & np.all((idx >= -1e-6) & (idx <= shape - 1 + 1e-6), axis=1)
-    idx = np.clip(idx, 0, shape - 1)
-    lo = np.minimum(np.floor(idx).astype(np.intp), np.maximum(shape - 2, 0))
-    frac = idx - lo
-    hi = np.minimum(lo + 1, shape - 1)
+    inside = finite & np.all((idx >= -1e-6) & (idx <= np.asarray(grid.shape) - 1 + 1e-6), axis=1)
     extra = values.shape[3:]
-    out = np.zeros((idx.shape[0],) + extra)
-    for corner in range(8):
-        pick = [(corner >> axis) & 1 for axis in range(3)]
-        weight = np.ones(idx.shape[0])
-        index = []
-        for axis, bit in enumerate(pick):
-            weight *= frac[:, axis] if bit else 1.0 - frac[:, axis]
-            index.append(hi[:, axis] if bit else lo[:, axis])
-        out += weight.reshape((-1,) + (1,) * len(extra)) * values[tuple(index)]
+    out = trilinear(values, idx[:, ::-1], margin=0.0)
     out[~inside] = outside
     return out.reshape(points.shape[:-1] + extra)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io._atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from ._png import encode_png
 
 STYLE = """

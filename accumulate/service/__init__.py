@@ -37,7 +37,13 @@ def log_to_console() -> None:
 
 
 def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT (systemd stop, Ctrl-C)."""
+    """An event set by SIGTERM or SIGINT (systemd stop, Ctrl-C).
+
+    Returns
+    -------
+    threading.Event
+        Set when either signal arrives (call from the main thread).
+    """
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
@@ -48,6 +54,30 @@ def run_steps(step: Callable[[], bool], stop: threading.Event, interval_s: float
     """Call ``step`` until ``stop`` is set, waiting ``interval_s`` after one that found nothing to do or failed.
 
     A failure (e.g. the storage briefly unreadable) is logged with its traceback, then tried again.
+
+    Parameters
+    ----------
+    step : callable
+        One round of work; returns True when it did something (the next round follows at once).
+    stop : threading.Event
+        Ends the loop (checked before each round and during the waits).
+    interval_s : float
+        Seconds to wait after an idle or failed round.
+    what : str
+        Names the loop in the log.
+
+    Examples
+    --------
+    >>> import threading
+    >>> stop, rounds = threading.Event(), []
+    >>> def step():
+    ...     rounds.append(len(rounds))
+    ...     if len(rounds) == 3:
+    ...         stop.set()
+    ...     return True
+    >>> run_steps(step, stop, interval_s=60.0, what="example")  # busy rounds do not wait
+    >>> rounds
+    [0, 1, 2]
     """
     while not stop.is_set():
         try:

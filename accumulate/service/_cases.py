@@ -23,8 +23,8 @@ import pydicom
 
 from ..config import RunConfig, config_with_courses
 from ..errors import AccumulateError, GeometryError, InputError
-from ..io import CourseFiles, discover_courses, read_ct, read_plan
-from ..io._dicom import DEFORMABLE_REG, SPATIAL_REG, read_dataset
+from ..io import CourseFiles, discover_courses, read_ct, read_dataset, read_plan
+from ..io.uids import DEFORMABLE_REG, SPATIAL_REG
 from ..registration import body_mask, read_field, rigid_start, uncovered_voxels
 from ._settings import Profile
 

@@ -28,7 +28,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..io._atomic import fsync_dir, write_text_atomic
+from ..atomic import fsync_dir, write_text_atomic
 from . import run_steps
 from ._sender import send_files
 from ._settings import ServiceSettings
@@ -120,7 +120,7 @@ class Courier(threading.Thread):
         self._tls = s.tls.client_context(s.tls.ca) if s.destination and s.destination.tls and s.tls else None
 
     def run(self) -> None:
-        run_steps(self.step, self.stop, self.settings.poll_seconds, "courier")
+        run_steps(self.step, self.stop, self.settings.poll_s, "courier")
 
     def step(self, now: float | None = None) -> bool:
         """Take resend requests, then attempt at most one due entry; ``True`` if one was attempted."""

@@ -27,7 +27,7 @@ from pydicom.filereader import read_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from ..errors import ConfigError
-from ..io._dicom import CT_IMAGE, DEFORMABLE_REG, RT_DOSE, RT_ION_PLAN, RT_PLAN, RT_STRUCT, SPATIAL_REG
+from ..io.uids import CT_IMAGE, DEFORMABLE_REG, RT_DOSE, RT_ION_PLAN, RT_PLAN, RT_STRUCT, SPATIAL_REG
 from ._guard import MAX_PDU_BYTES, Gate, GuardedSSLSocket
 from ._inspect import TRANSFER_SYNTAXES, Header, Malformed, TooLarge, inflate, inspect
 from ._logtext import printable

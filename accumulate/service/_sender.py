@@ -12,11 +12,11 @@ import pydicom
 
 from ..distribution import install_hint
 from ..errors import AccumulateError, BackendUnavailable
+from ..io.uids import VERIFICATION
 from ._settings import Destination
 
 log = logging.getLogger(__name__)
 
-VERIFICATION = "1.2.840.10008.1.1"
 SUCCESS = 0x0000
 STORE_WARNINGS = (0xB000, 0xB006, 0xB007)  # coercion of data elements, elements discarded: the object was stored
 

@@ -85,7 +85,7 @@ def _trigger(settings, patient: str) -> int:
     if not (storage.incoming / key).is_dir():
         raise InputError(f"no pending case for patient {patient!r} in {storage.incoming}; see --status for the pending ones")
     storage.request_trigger(key)
-    print(f"case of patient {key} triggered: the service runs it within {settings.poll_seconds:g} s (or after its current case)")
+    print(f"case of patient {key} triggered: the service runs it within {settings.poll_s:g} s (or after its current case)")
     return 0
 
 
@@ -139,5 +139,5 @@ def _resend(settings, case: str) -> int:
                          "see --status")  # fmt: skip
     outbox.request_resend(entry)
     print(f"results of {entry.name} queued again: the service sends them to {settings.destination.where} "
-          f"within {settings.poll_seconds:g} s (or after the delivery in progress)")  # fmt: skip
+          f"within {settings.poll_s:g} s (or after the delivery in progress)")  # fmt: skip
     return 0

@@ -139,13 +139,13 @@ class ServiceSettings:
     bind: str = "127.0.0.1"
     port: int = 11112
     allowed_ae_titles: tuple[str, ...] = ()
-    quiet_seconds: float = 60.0
-    give_up_seconds: float = 24 * 3600.0
-    retention_seconds: float = 30 * 86400.0
-    report_retention_seconds: float | None = None
+    quiet_s: float = 60.0
+    give_up_s: float = 24 * 3600.0
+    retention_s: float = 30 * 86400.0
+    report_retention_s: float | None = None
     max_storage_bytes: int | None = None
     phi_in_logs: bool = False
-    poll_seconds: float = 1.0
+    poll_s: float = 1.0
     max_object_bytes: int = 1024 * 2**20
     limits: Limits = field(default_factory=Limits)
     tls: Tls | None = None
@@ -308,13 +308,13 @@ def parse_service_settings(table: Mapping[str, Any], source: Path) -> ServiceSet
         bind=bind,
         port=_port(service, "port", 11112),
         allowed_ae_titles=allowed,
-        quiet_seconds=service.number("quiet_seconds", 60.0, strict=False),
-        give_up_seconds=3600.0 * service.number("give_up_hours", 24.0),
-        retention_seconds=86400.0 * service.number("retention_days", 30.0),
-        report_retention_seconds=None if report_days is None else 86400.0 * report_days,
+        quiet_s=service.number("quiet_seconds", 60.0, strict=False),
+        give_up_s=3600.0 * service.number("give_up_hours", 24.0),
+        retention_s=86400.0 * service.number("retention_days", 30.0),
+        report_retention_s=None if report_days is None else 86400.0 * report_days,
         max_storage_bytes=None if max_gb is None else int(max_gb * 1e9),
         phi_in_logs=service.get("phi_in_logs", bool, False),
-        poll_seconds=service.number("poll_seconds", 1.0),
+        poll_s=service.number("poll_seconds", 1.0),
         max_object_bytes=int(service.number("max_object_mb", 1024.0) * 2**20),
         limits=_limits(service),
         tls=None if tls_table is None else _tls(tls_table, f"{where}: [service.tls]", base),

@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..io._atomic import fsync_dir, write_text_atomic
+from ..atomic import fsync_dir, write_text_atomic
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEY = re.compile(r"^[0-9a-f]{16}$")

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from ..atomic import atomic_path, fsync_dir, write_json_atomic, write_text_atomic
 from ..errors import AccumulateError, InputError
-from ..io._atomic import atomic_path, fsync_dir, write_json_atomic, write_text_atomic
 from ..pipeline import RunResult, run
 from . import run_steps
 from ._cases import Assessment, assess, run_config
@@ -130,16 +130,16 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         self.resume()
-        run_steps(self.step, self.stop, self.settings.poll_seconds, "worker")
+        run_steps(self.step, self.stop, self.settings.poll_s, "worker")
 
     def step(self, now: float | None = None) -> bool:
         """Sweep if due, then run, or give up, at most one pending case; ``True`` if a case was handled."""
         now = time.time() if now is None else now
         if now - self._swept >= self.SWEEP_S:
-            for case in self.storage.expire(self.settings.retention_seconds, now):
+            for case in self.storage.expire(self.settings.retention_s, now):
                 log.info("retention: removed %s", case.name)
-            if self.settings.report_retention_seconds is not None:
-                for report in expire_folders([self.settings.reports], self.settings.report_retention_seconds, now):
+            if self.settings.report_retention_s is not None:
+                for report in expire_folders([self.settings.reports], self.settings.report_retention_s, now):
                     log.info("report retention: removed %s", report)
             self._swept = now
         triggered = set(self.storage.triggered())
@@ -157,7 +157,7 @@ class Worker(threading.Thread):
         """Run the case now, give it up (with the reason), or ``None``: wait."""
         folder = self.storage.incoming / key
         changed = newest_change(folder)
-        if not triggered and now - changed < self.settings.quiet_seconds:
+        if not triggered and now - changed < self.settings.quiet_s:
             return None
         cached = self._assessed.get(key)
         try:
@@ -167,7 +167,7 @@ class Worker(threading.Thread):
         self._assessed[key] = (changed, assessment)
         if triggered or assessment.ready:
             return _Decision(True, changed)
-        if now - changed >= self.settings.give_up_seconds:
+        if now - changed >= self.settings.give_up_s:
             hours, missing = (now - changed) / 3600, "; ".join(assessment.waiting_for)
             return _Decision(False, changed, f"incomplete: no new object for {hours:.1f} h and still missing {missing}")
         return None

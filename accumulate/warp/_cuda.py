@@ -12,6 +12,7 @@ import numpy as np
 
 from .._arrays import array_module
 from .._kernels import index_type, launch
+from .operations import WarpInputs
 
 FAMILY = "warp"
 #: Bound on the corner buffer of one slab (float64, 3 per corner), per executor.
@@ -31,7 +32,9 @@ class CudaWarp:
             return cupy.asarray(array)
         return np.ascontiguousarray(array)
 
-    def warp(self, dose, density, field, geom, method, subsamples, target_shape):
+    def warp(self, inputs: WarpInputs):
+        dose, density, field, method, subsamples = inputs.dose, inputs.density, inputs.field, inputs.method, inputs.subsamples
+        geom, target_shape = inputs.geometry, inputs.target_shape
         xp = array_module(dose)
         tz, ty, tx = target_shape
         n = tz * ty * tx

@@ -1,4 +1,4 @@
-"""Pick the warp implementation for a backend, and shared input checks of the public launchers."""
+"""Shared input checks of the public warp launchers, and where results go back."""
 
 from __future__ import annotations
 
@@ -8,18 +8,12 @@ import numpy as np
 
 from .._arrays import to_host
 from .._validate import finite_array
-from ..backends import implementation
 from ..errors import InputError
 from ..geometry import DisplacementField, Volume
 
 METHODS = ("mass", "direct")
 DEFAULT_SUBSAMPLES = 1
 MAX_SUBSAMPLES = 16
-
-
-def operations(backend: str) -> tuple[str, Any]:
-    """``(name, ops)``: the resolved backend name and an object with ``warp`` and ``accumulate``."""
-    return implementation(backend, __package__, "CudaWarp")
 
 
 def check_method(method: str, subsamples: Any) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._kernels import numba_compile_notice
 from . import _layout as L
+from .operations import WarpInputs
 
 DOSE_MARGIN, FIELD_MARGIN = 0.0, 0.5  # as in _reference
 CORNER_BYTES_PER_SLAB = 32 << 20  # bound on the corner buffer one thread holds
@@ -295,7 +296,9 @@ def slab_depth(target_shape, threads: int) -> int:
     return max(1, min(-(-tz // (4 * threads)), CORNER_BYTES_PER_SLAB // plane - 1))
 
 
-def warp(dose, density, field, geom, method, subsamples, target_shape):
+def warp(inputs: WarpInputs) -> tuple[np.ndarray, np.ndarray | None]:
+    dose, density, field, geom = inputs.dose, inputs.density, inputs.field, inputs.geometry
+    method, subsamples, target_shape = inputs.method, inputs.subsamples, inputs.target_shape
     numba_compile_notice(_warp_direct if method == "direct" else _warp_mass, f"the {method} warp")
     tz, ty, tx = target_shape
     out = np.empty(tz * ty * tx, dtype=dose.dtype)

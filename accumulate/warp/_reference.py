@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..interpolation import trilinear
 from . import _layout as L
+from .operations import WarpInputs
 
 CHUNK = 1 << 17  # target voxels per vectorised slab (at least one slice)
 DOSE_MARGIN, FIELD_MARGIN = 0.0, 0.5  # voxels beyond the outer centres over which the interpolant continues
@@ -46,34 +48,9 @@ def _affine(geom: np.ndarray, offset: int, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :3].T + matrix[:, 3]
 
 
-def _axis_cell(f: np.ndarray, n: int, margin: float):
-    """Linear-interpolation cell along one axis: (i0, i1, weight of i1), continued ``margin`` voxels beyond the ends."""
-    if n < 2:
-        zero = np.zeros(f.shape, dtype=np.int64)
-        return zero, zero, np.zeros(f.shape)
-    g = np.clip(f, -margin, n - 1 + margin)
-    i0 = np.clip(np.floor(g), 0, n - 2).astype(np.int64)
-    return i0, i0 + 1, g - i0
-
-
-def interpolate(volume: np.ndarray, points: np.ndarray, margin: float) -> np.ndarray:
-    """Trilinear value of ``volume`` (z, y, x[, c]) at (N, 3) x, y, z indices (x first, then y, then z)."""
-    shape_xyz = volume.shape[:3][::-1]
-    (x0, x1, tx), (y0, y1, ty), (z0, z1, tz) = (_axis_cell(points[:, a], shape_xyz[a], margin) for a in range(3))
-    if volume.ndim == 4:
-        tx, ty, tz = tx[:, None], ty[:, None], tz[:, None]
-
-    def along_x(z, y):
-        return volume[z, y, x0] + tx * (volume[z, y, x1] - volume[z, y, x0])
-
-    low = along_x(z0, y0) + ty * (along_x(z0, y1) - along_x(z0, y0))
-    high = along_x(z1, y0) + ty * (along_x(z1, y1) - along_x(z1, y0))
-    return low + tz * (high - low)
-
-
 def moving_index(geom: np.ndarray, field: np.ndarray, target_points: np.ndarray) -> np.ndarray:
     """Dose-grid index (N, 3) of the moving point of each target point (N, 3)."""
-    u = interpolate(field, _affine(geom, L.T2F, target_points), FIELD_MARGIN)
+    u = trilinear(field, _affine(geom, L.T2F, target_points), FIELD_MARGIN)
     return _affine(geom, L.T2D, target_points) + u @ geom[L.U2D : L.U2D + 9].reshape(3, 3).T
 
 
@@ -109,7 +86,7 @@ def _slab_points(tx: int, ty: int, z: np.ndarray, offset: float) -> np.ndarray:
 
 def _direct(dose, field, geom, tx, ty, z):
     index = moving_index(geom, field, _slab_points(tx, ty, z, 0.0))
-    value = interpolate(dose, index, DOSE_MARGIN)
+    value = trilinear(dose, index, DOSE_MARGIN)
     return np.where(_inside(index, _sizes(geom, L.ND)), value, np.nan), None
 
 
@@ -169,8 +146,10 @@ def _grids(dose, density, field, geom):
     return dose3, rho3, field4
 
 
-def warp(dose, density, field, geom, method, subsamples, target_shape):
+def warp(inputs: WarpInputs) -> tuple[np.ndarray, np.ndarray | None]:
     """Warped dose (flat, dose dtype; NaN outside) on the target grid, and the mapped mass in g (``mass``) or None."""
+    dose, density, field, geom = inputs.dose, inputs.density, inputs.field, inputs.geometry
+    method, subsamples, target_shape = inputs.method, inputs.subsamples, inputs.target_shape
     dose3, rho3, field4 = _grids(dose, density, field, geom)
     tz, ty, tx = target_shape
     slices = max(1, CHUNK // (tx * ty))

@@ -10,9 +10,10 @@ import numpy as np
 from .._arrays import array_module, is_cupy
 from ..errors import GeometryError, InputError
 from ..geometry import DisplacementField, Grid, Volume
-from ..radiobiology._dispatch import place, result_dtype
+from ..operands import place, result_dtype
 from . import _layout
-from ._dispatch import DEFAULT_SUBSAMPLES, check_method, check_moving, host_or_device, operations
+from ._dispatch import DEFAULT_SUBSAMPLES, check_method, check_moving, host_or_device
+from .operations import WARP, WarpInputs
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +170,17 @@ def _zero_outside(result: WarpResult) -> WarpResult:
 
 def _warp(dose, dvf, density, target, method, k, backend, unit_density, dtype) -> WarpResult:
     """The warp itself in the working ``dtype``, inputs checked and the density already on the dose grid (or None)."""
-    name, ops = operations(backend)
+    name, ops = WARP.operations(backend)
     values, mass = ops.warp(
-        place(dose.array, name, dtype),
-        None if density is None else place(density.array, name, dtype),
-        place(dvf.array, name, dtype),
-        _layout.course_geometry(target, dvf.grid, dose.grid, density is not None),
-        method,
-        k,
-        target.shape,
+        WarpInputs(
+            place(dose.array, name, dtype),
+            None if density is None else place(density.array, name, dtype),
+            place(dvf.array, name, dtype),
+            _layout.course_geometry(target, dvf.grid, dose.grid, density is not None),
+            method,
+            k,
+            target.shape,
+        )
     )
     on_device = is_cupy(dose.array)
     values = host_or_device(values, on_device).reshape(target.shape)

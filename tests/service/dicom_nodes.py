@@ -24,7 +24,7 @@ import pydicom
 import pytest
 
 from accumulate import read_dose, read_structures
-from accumulate.io._dicom import DEFORMABLE_REG
+from accumulate.io.uids import DEFORMABLE_REG
 
 HOST = "127.0.0.1"
 SERVICE_AE, SENDER_AE, DESTINATION_AE = "ACCUMULATE", "TPS", "DESTINATION"

@@ -26,7 +26,7 @@ def test_defaults_listen_on_loopback_and_keep_patient_data_out_of_logs(tmp_path)
     assert (settings.bind, settings.port, settings.ae_title) == ("127.0.0.1", 11112, "ACCUMULATE")
     assert settings.phi_in_logs is False and settings.allowed_ae_titles == () and settings.destination is None
     assert settings.storage == tmp_path / "store" and settings.reports == tmp_path / "store" / "reports"
-    assert (settings.quiet_seconds, settings.retention_seconds) == (60.0, 30 * 86400.0)
+    assert (settings.quiet_s, settings.retention_s) == (60.0, 30 * 86400.0)
     assert settings.profile.table == {}  # the built-in run defaults
     limits = settings.limits
     assert (limits.max_connections, limits.max_connections_per_address, limits.max_associations) == (64, 16, 10)

@@ -15,6 +15,9 @@ def test_cuda_defines_mirror_the_layout():
     defines = {name: int(value) for name, value in re.findall(r"#define G_(\w+) (\d+)", source)}
     python = {name: getattr(_layout, name) for name in defines}
     assert defines == python
+    # and every offset the Python side defines has its define (none is left unmirrored)
+    constants = {name for name, value in vars(_layout).items() if name.isupper() and isinstance(value, int)}
+    assert constants == set(defines)
     # every field of the block is mirrored, and the offsets do not overlap
     documented = re.findall(r"^([A-Z][A-Z0-9_, ]*?)\s{2,}(\d+)\s{2}", _layout.__doc__, flags=re.MULTILINE)
     names = [n.strip() for group, _ in documented for n in group.split(",")]

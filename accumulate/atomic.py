@@ -1,6 +1,20 @@
 """Atomic file writes: a temporary name in the destination folder, fsync, then ``os.replace``.
 
 A reader never sees a half-written output: either the old file (or none) or the complete new one.
+:class:`StagedFolder` does the same for a whole folder of outputs (a run's results appear all
+together or not at all). Every writer of the package (DICOM, research formats, reports, the
+service's records, cohort tables) goes through these.
+
+Examples
+--------
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as folder:
+...     path = write_json_atomic(Path(folder) / "summary.json", {"verdict": "pass"})
+...     print(path.read_text(), sorted(p.name for p in Path(folder).iterdir()))
+{
+  "verdict": "pass"
+}
+ ['summary.json']
 """
 
 from __future__ import annotations
@@ -14,13 +28,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError
+from .errors import InputError, OutputError
 
 _DOUBLE_SUFFIXES = (".nii.gz", ".tar.gz")
 
 
 def full_suffix(path: Path) -> str:
-    """The extension, lower case, keeping ``.nii.gz`` whole (``""`` when there is none)."""
+    """The extension, lower case, keeping ``.nii.gz`` whole (``""`` when there is none).
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    str
+        Lower case, with its dot.
+
+    Examples
+    --------
+    >>> full_suffix(Path("dose.NII.GZ")), full_suffix(Path("RD.dcm")), full_suffix(Path("README"))
+    ('.nii.gz', '.dcm', '')
+    """
     name = path.name.lower()
     for suffix in _DOUBLE_SUFFIXES:
         if name.endswith(suffix):
@@ -34,7 +63,13 @@ def _fsync_file(path: Path) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    """Make a rename or creation inside ``folder`` durable (best effort where directories cannot be opened)."""
+    """Make a rename or creation inside ``folder`` durable (best effort where directories cannot be opened).
+
+    Parameters
+    ----------
+    folder : Path
+        The folder whose entries changed.
+    """
     with contextlib.suppress(OSError):  # not every platform can open a directory
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -49,6 +84,30 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary name keeps the extension (ITK chooses its writer by extension). If the body
     raises, the temporary file is removed and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : path
+        The destination; its folder must exist.
+
+    Yields
+    ------
+    Path
+        Where the body writes the file (``<folder>/.<stem>.tmp-<id><extension>``).
+
+    Raises
+    ------
+    InputError
+        The folder does not exist, or the body wrote no file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with atomic_path(Path(folder) / "table.csv") as temporary:
+    ...         _ = temporary.write_text("a,b\\n")
+    ...     print(sorted(p.name for p in Path(folder).iterdir()))
+    ['table.csv']
     """
     target = Path(path)
     if not target.parent.is_dir():
@@ -69,14 +128,39 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`); returns the path."""
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    path : path
+        The destination; its folder must exist.
+    text : str
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        The folder does not exist.
+    """
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_json_atomic(path: str | os.PathLike[str], content: Any) -> Path:
-    """Write ``content`` as indented JSON (values JSON lacks as their ``str``) atomically; returns the path."""
+    """Write ``content`` as indented JSON (values JSON lacks as their ``str``) atomically.
+
+    Parameters
+    ----------
+    path : path
+        As for :func:`write_text_atomic` (which raises and returns the same).
+    content : JSON-like
+        Dicts, lists, strings, numbers; anything else (paths, dates) is written as its ``str``.
+    """
     return write_text_atomic(path, json.dumps(content, indent=2, default=str) + "\n")
 
 
