@@ -27,11 +27,12 @@ class Quantity:
     """One dose quantity of a run.
 
     ``key``: a short identifier for pages and files (letters, digits, ``-``); ``label``: words for
-    a reader, ``short`` a few of them (legends, table headers); ``scope``/``quantity``: the DVH of it (``CaseDoses.dvh(structure, scope, quantity)``),
-    ``scope`` None for a quantity without DVHs (the remaining dose); ``unit``: ``"Gy"`` or
-    ``"Gy(RBE)"``; ``volume``: values on the reference dose grid (NaN where undefined);
-    ``course``: the course it belongs to (None for sums); ``kind``: ``"physical"``, ``"eqdx"``,
-    ``"residual"`` (EQDx after recovery) or ``"remaining"``.
+    a reader, ``short`` a few of them (legends, table headers); ``scope`` and ``quantity``: its
+    DVH (``CaseDoses.dvh(structure, scope, quantity)``), ``scope`` None for a quantity without
+    DVHs (the remaining dose); ``unit``: ``"Gy"`` or ``"Gy(RBE)"``; ``volume``: values on the
+    reference dose grid (NaN where undefined); ``course``: the course it belongs to (None for
+    sums); ``kind``: ``"physical"``, ``"eqdx"``, ``"residual"`` (EQDx after recovery) or
+    ``"remaining"``.
     """
 
     key: str
@@ -71,32 +72,34 @@ def run_quantities(result: RunResult) -> list[Quantity]:
         rbe = course.config.rbe
         physical = dose.with_array(np.asarray(dose.array, float) * rbe, unit="Gy(RBE)" if rbe != 1.0 else dose.unit)
         where = "reference course" if is_reference else "prior course, warped to the reference"
-        name, slug = course.name, _slug(course.name)
-        out.append(Quantity(f"{slug}-physical", f"{name} ({where}): physical dose", f"{name} physical", f"course:{name}", "physical",
-                            _unit(physical), physical, name, "physical"))  # fmt: skip
+        name, slug, scope = course.name, _slug(course.name), f"course:{course.name}"
+        out.append(Quantity(key=f"{slug}-physical", label=f"{name} ({where}): physical dose", short=f"{name} physical",
+                            scope=scope, quantity="physical", unit=_unit(physical), volume=physical, course=name,
+                            kind="physical"))  # fmt: skip
         if is_reference:
             equivalent = evaluation.new_course
         else:
             equivalent = eqd2(dose, course.fractions, maps.alpha_beta, ref_dose=x, rbe=rbe, backend="numpy")
-        out.append(Quantity(f"{slug}-{q}", f"{name} ({where}): {q.upper()}", f"{name} {q.upper()}", f"course:{name}", q, _unit(equivalent),
-                            equivalent, name, "eqdx"))  # fmt: skip
+        out.append(Quantity(key=f"{slug}-{q}", label=f"{name} ({where}): {q.upper()}", short=f"{name} {q.upper()}",
+                            scope=scope, quantity=q, unit=_unit(equivalent), volume=equivalent, course=name,
+                            kind="eqdx"))  # fmt: skip
         if not is_reference:
             months = prepared.intervals[name]
             residual = residual_map(grid, masks, maps.recovery, months)
             after = equivalent.with_array(np.asarray(equivalent.array, float) * np.asarray(residual.array, float))
-            out.append(Quantity(f"{slug}-{q}-recovered", f"{name}: {q.upper()} after recovery ({months:.1f} months)",
-                                f"{name} {q.upper()} after recovery", f"residual:{name}", q, _unit(after), after, name, "residual"))  # fmt: skip
+            out.append(Quantity(key=f"{slug}-{q}-recovered", label=f"{name}: {q.upper()} after recovery ({months:.1f} months)",
+                                short=f"{name} {q.upper()} after recovery", scope=f"residual:{name}", quantity=q,
+                                unit=_unit(after), volume=after, course=name, kind="residual"))  # fmt: skip
     physicals = [o.volume for o in out if o.kind == "physical"]
     total = reference.dose.with_array(sum(np.asarray(v.array, float) for v in physicals), unit=_unit(*physicals))
-    out.append(Quantity("cumulative-physical", "cumulative physical dose (sum of the courses)", "cumulative physical",
-                        "cumulative", "physical",
-                        total.unit, total, None, "physical"))  # fmt: skip
-    out.append(Quantity(f"cumulative-{q}", f"cumulative {q.upper()} (priors after recovery + reference)",
-                        f"cumulative {q.upper()}", "cumulative", q,
-                        _unit(evaluation.cumulative), evaluation.cumulative, None, "eqdx"))  # fmt: skip
+    out.append(Quantity(key="cumulative-physical", label="cumulative physical dose (sum of the courses)",
+                        short="cumulative physical", scope="cumulative", quantity="physical", unit=total.unit, volume=total,
+                        course=None, kind="physical"))  # fmt: skip
+    out.append(Quantity(key=f"cumulative-{q}", label=f"cumulative {q.upper()} (priors after recovery + reference)",
+                        short=f"cumulative {q.upper()}", scope="cumulative", quantity=q, unit=_unit(evaluation.cumulative),
+                        volume=evaluation.cumulative, course=None, kind="eqdx"))  # fmt: skip
     rbe_reference = reference.config.rbe != 1.0 or reference.dose.unit == "Gy(RBE)"
-    out.append(Quantity("remaining", f"remaining dose in {reference.fractions:g} fractions of '{reference.name}'",
-                        "remaining dose", None,
-                        "physical", "Gy(RBE)" if rbe_reference else "Gy", evaluation.remaining, reference.name,
-                        "remaining"))  # fmt: skip
+    out.append(Quantity(key="remaining", label=f"remaining dose in {reference.fractions:g} fractions of '{reference.name}'",
+                        short="remaining dose", scope=None, quantity="physical", unit="Gy(RBE)" if rbe_reference else "Gy",
+                        volume=evaluation.remaining, course=reference.name, kind="remaining"))  # fmt: skip
     return out

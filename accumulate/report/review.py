@@ -203,8 +203,7 @@ def review_section(result: RunResult, quantities: Sequence[Quantity]) -> str:
     for n, point in enumerate(points):
         group = f"point{n}"
         parts += [
-            f'<section class="point" data-point="{html.escape(point.name)}"><h3>{html.escape(point.name)} {positions[n]}'
-            "</h3>",
+            f'<section class="point" data-point="{html.escape(point.name)}"><h3>{html.escape(point.name)} {positions[n]}</h3>',
             f'<p class="small">{html.escape(point.why)}</p>',
             _chooser(group, quantities, default),
             f'<div class="views" data-group="{group}">{"".join(figures[n])}</div></section>',

@@ -72,4 +72,3 @@ def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_
     result.summary = summary
     files["summary"] = write_json_atomic(out / "summary.json", summary)
     return files
-
