@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from accumulate.backends import available_backends
 
 FAST_BACKENDS = ("numba", "cuda-host", "cupy")
+
+# Runs write no report.pdf (headless Chromium takes seconds); tests/report/test_run_report.py switches it on.
+os.environ.setdefault("ACCUMULATE_PDF", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -40,11 +40,16 @@ td.limit{font-weight:bold}
 section.point,section.scroller{margin:12px 0;padding-top:4px;border-top:1px dashed #ccc}
 .dose-view,.stack,.dvh{display:block;margin:6px 0}
 .signoff td{height:28px;min-width:160px} .identification th{width:22%}
+.swatch{border-left:14px solid;padding:0 8px 0 4px;margin-right:6px;white-space:nowrap}
+.swatch.iso{border-color:#bbb} .swatch.limit{border-left:14px dashed #000}
 .panel.pdf{border-color:#c00000;background:#fdeeee}
 @page{margin:12mm}
+@media (max-width:1000px){
+ body{margin:8px} table{font-size:11px} th,td{padding:2px 3px;overflow-wrap:anywhere}
+}
 @media print{
  body{margin:0;max-width:none;font-size:11px}
- table{font-size:9.5px;width:100%} th,td{padding:2px 4px}
+ table{font-size:9px;width:100%} th,td{padding:2px 3px;overflow-wrap:anywhere}
  thead{display:table-header-group} tr,figure,.panel,.signoff{break-inside:avoid}
  h2,h3{break-after:avoid}
  .chooser,.slider,section.scroller,.screen-only{display:none!important}

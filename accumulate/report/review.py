@@ -26,13 +26,14 @@ from ..evaluation import values_at_points
 from ..evaluation.dvh import METRIC_PATTERN
 from ..evaluation.verdicts import MET, NOT_MET, ONE_SIDE
 from .quantities import Quantity
-from .views import ORIENTATION_NOTE, Oriented, PlaneFigure, lps_oriented, nice_levels
+from .views import CONTOUR_COLOURS, ORIENTATION_NOTE, Oriented, PlaneFigure, lps_oriented, nice_levels
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
 
-#: Spacing of the scroller's axial slices, mm (at least one voxel).
+#: Spacing of the scroller's axial slices, mm (at least one voxel; wider where more than MAX_SLICES would be needed).
 SCROLL_STEP_MM = 5.0
+MAX_SLICES = 16
 TARGET_PATTERN = re.compile(r"^(PTV|CTV|GTV)", re.IGNORECASE)
 EVALUATED = (MET, NOT_MET, ONE_SIDE)
 
@@ -152,12 +153,23 @@ def _figure(quantity: Quantity, png: bytes, alt: str, levels: Sequence[float], l
     return (
         f'<figure class="{css}" data-quantity="{quantity.key}" data-unit="{html.escape(quantity.unit_label)}" '
         f'data-colorbar="0 {top:.4g}" data-levels="{" ".join(f"{x:g}" for x in levels)}" '
-        f'data-limits="{" ".join(f"{x:g}" for x in limits)}"{extra}>{_img(png, alt)}'
+        f'data-limits="{" ".join(f"{x:g}" for x in limits)}" data-note="{html.escape(_note(quantity))}"{extra}>'
+        f"{_img(png, alt)}"
         f"<figcaption>{html.escape(quantity.label)}: colour 0-{top:.3g} {html.escape(quantity.unit_label)}; isodoses "
         f"{', '.join(f'{x:g}' for x in levels) or 'none'}"
         + (f"; limits (dashed) {', '.join(f'{x:g}' for x in limits)}" if limits else "")
+        + (f"; {html.escape(_note(quantity).replace(chr(10), ' '))}" if _note(quantity) else "")
         + "</figcaption></figure>"
     )
+
+
+def _legend(masks: Mapping[str, Oriented]) -> str:
+    swatches = "".join(
+        f'<span class="swatch" style="border-color:{CONTOUR_COLOURS[i % len(CONTOUR_COLOURS)]}">{html.escape(name)}</span>'
+        for i, name in enumerate(masks)
+    )
+    return (f'<p class="legend small">Structures: {swatches} <span class="swatch iso">isodose</span> '
+            '<span class="swatch limit">limit isodose</span></p>')  # fmt: skip
 
 
 def _chooser(group: str, quantities: Sequence[Quantity], default: str) -> str:
@@ -188,6 +200,7 @@ def review_section(result: RunResult, quantities: Sequence[Quantity]) -> str:
         "quantity's scale; white lines: isodoses; dashed black lines: the limits of the constraints on the structure. "
         "Choose the quantity above each picture; the printed report holds the cumulative "
         f"{result.evaluation.quantity.upper()} and the remaining dose.</p>",
+        _legend(masks),
     ]
     figures: dict[int, list[str]] = {n: [] for n in range(len(points))}
     for q in quantities:
@@ -224,6 +237,7 @@ def _scroller(result: RunResult, quantities: Sequence[Quantity], oriented: Mappi
         return ""
     z_mm = next(iter(oriented.values())).z_mm
     step = max(1, round(SCROLL_STEP_MM / abs(z_mm[1] - z_mm[0]))) if z_mm.size > 1 else 1
+    step = max(step, -(-slices.size // MAX_SLICES))
     slices = slices[::step]
     group = "scroller"
     stacks = []

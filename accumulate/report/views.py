@@ -108,13 +108,45 @@ def plane_of(o: Oriented, plane: Plane) -> tuple[np.ndarray, np.ndarray, np.ndar
 def _labels(ax, labels: tuple[str, str, str, str]) -> None:
     left, right, up, down = labels
     for text, x, y in ((left, 0.0, 0.5), (right, 1.0, 0.5), (up, 0.5, 1.0), (down, 0.5, 0.0)):
-        ax.text(x, y, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="yellow",
-                fontweight="bold", bbox={"boxstyle": "round,pad=0.15", "fc": "black", "ec": "none", "alpha": 0.6})  # fmt: skip
+        ax.text(x, y, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="yellow", fontweight="bold")
+
+
+def _scale_bar(ax, extent: tuple[float, float, float, float]) -> None:
+    """A 50 mm bar in the lower left corner (the axes carry no tick labels; the aspect is that of the mm)."""
+    left, right = extent[0], extent[1]
+    low, high = sorted(extent[2:])
+    length = 50.0 if right - left > 80 else 10.0
+    x, y = left + 0.06 * (right - left), low + 0.06 * (high - low)
+    y = y if extent[2] < extent[3] else high - 0.06 * (high - low)
+    ax.plot([x, x + length], [y, y], color="white", linewidth=2)
+    ax.text(x + length / 2, y, f"{length:g} mm", color="white", fontsize=6, ha="center",
+            va="bottom" if extent[2] < extent[3] else "top")  # fmt: skip
+
+
+def outlines_rgba(planes: Sequence[np.ndarray], colours: Sequence[str], upsample: int = 4) -> np.ndarray:
+    """An RGBA image (rows x ``upsample``, columns x ``upsample``) of the outlines of occupancy planes (>= 0.5), each
+    in its colour: the voxelised structure's edge, one sub-pixel wide (later structures drawn over earlier ones)."""
+    shape = planes[0].shape
+    out = np.zeros((shape[0] * upsample, shape[1] * upsample, 4))
+    block = np.ones((upsample, upsample), bool)
+    for plane, colour in zip(planes, colours, strict=True):
+        inside = np.kron(plane >= 0.5, block)
+        if not inside.any():
+            continue
+        core = inside.copy()
+        core[1:, :] &= inside[:-1, :]
+        core[:-1, :] &= inside[1:, :]
+        core[:, 1:] &= inside[:, :-1]
+        core[:, :-1] &= inside[:, 1:]
+        edge = inside & ~core
+        out[edge] = (*matplotlib.colors.to_rgb(colour), 1.0)
+    return out
 
 
 class PlaneFigure:
     """Pictures of one quantity: ``planes`` (axial, coronal, sagittal) side by side, one colour bar (0..``top``,
-    ``unit_label``; ``legend_note`` under it, e.g. what uncoloured voxels mean) and a contour legend.
+    ``unit_label``; ``legend_note`` under it, e.g. what uncoloured voxels mean), a 50 mm scale bar; the structures'
+    outlines in :data:`CONTOUR_COLOURS` in the order of ``masks`` (the page carries their legend).
 
     The figure is built once and redrawn for each :meth:`png` (only the slices, isodoses and
     titles change), which keeps many pictures of one quantity cheap.
@@ -140,23 +172,18 @@ class PlaneFigure:
                 ax.set_facecolor("#202020")
             wash = ax.imshow(np.ma.masked_all(values.shape), cmap=cmap, vmin=0.0, vmax=top, alpha=WASH_ALPHA,
                              extent=extent, origin=origin, interpolation="nearest")  # fmt: skip
-            self.images.append((base, wash))
+            outline = ax.imshow(np.zeros((2, 2, 4)), extent=extent, origin=origin, interpolation="nearest")
+            self.images.append((base, wash, outline))
             ax.set_aspect("equal")
-            ax.xaxis.set_major_locator(MaxNLocator(4))
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-            ax.tick_params(labelsize=6)
+            ax.set_axis_off()
             _labels(ax, labels)
+            _scale_bar(ax, extent)
         self.bar = self.figure.colorbar(self.images[0][1], ax=list(self.axes), fraction=0.03, pad=0.02)
         self.bar.set_label(unit_label + (f"\n{legend_note}" if legend_note else ""), fontsize=7)
         self.bar.ax.tick_params(labelsize=6)
-        handles = [matplotlib.lines.Line2D([], [], color=CONTOUR_COLOURS[i % len(CONTOUR_COLOURS)], label=name)
-                   for i, name in enumerate(masks)]  # fmt: skip
-        handles.append(matplotlib.lines.Line2D([], [], color="white", label="isodose"))
-        handles.append(matplotlib.lines.Line2D([], [], color="black", linestyle="--", label="limit isodose"))
-        self.figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 9), fontsize=6, frameon=False,
-                           facecolor="#dddddd")  # fmt: skip
+        self.colours = [CONTOUR_COLOURS[i % len(CONTOUR_COLOURS)] for i in range(len(masks))]
         self.title = self.figure.suptitle("", fontsize=9)
-        self.figure.subplots_adjust(left=0.04, right=0.9, top=0.86, bottom=0.14, wspace=0.18)
+        self.figure.subplots_adjust(left=0.01, right=0.9, top=0.86, bottom=0.03, wspace=0.05)
 
     def png(self, indices: Sequence[int], *, levels: Sequence[float], limits: Sequence[float], title: str) -> bytes:
         """The PNG of the planes at ``indices`` (one per plane) with isodoses at ``levels`` (white) and ``limits``
@@ -164,7 +191,7 @@ class PlaneFigure:
         for artist in self.drawn:
             artist.remove()
         self.drawn = []
-        for ax, name, index, (base, wash) in zip(self.axes, self.planes, indices, self.images, strict=True):
+        for ax, name, index, (base, wash, outline) in zip(self.axes, self.planes, indices, self.images, strict=True):
             plane = Plane(name, int(index))
             values, cols, rows, _ = plane_of(self.dose, plane)
             if base is not None:
@@ -178,18 +205,14 @@ class PlaneFigure:
                                    linestyles="dashed")  # fmt: skip
                 ax.clabel(lines, fmt="%g", fontsize=7, inline=True)  # removed with the contour set
                 self.drawn.append(lines)
-            for i, mask in enumerate(self.masks.values()):
-                inside = plane_of(mask, plane)[0]
-                if inside.max() >= 0.5 > inside.min():
-                    colour = CONTOUR_COLOURS[i % len(CONTOUR_COLOURS)]
-                    self.drawn.append(ax.contour(cols, rows, inside, levels=[0.5], colors=colour, linewidths=1.0))
+            outline.set_data(outlines_rgba([plane_of(m, plane)[0] for m in self.masks.values()], self.colours))
             ax.set_title(f"{name} {_position(self.dose, plane)}", fontsize=8)
         self.drawn += [self.bar.ax.axhline(level, color="black", linewidth=1.5, linestyle="--") for level in limits
                        if 0 <= level <= self.top]  # fmt: skip
         self.title.set_text(title)
         self.figure.canvas.draw()
         rgba = np.asarray(self.figure.canvas.buffer_rgba())
-        image = PIL.Image.fromarray(rgba[..., :3]).quantize(colors=PNG_COLOURS, method=PIL.Image.Quantize.MEDIANCUT)
+        image = PIL.Image.fromarray(rgba[..., :3]).quantize(colors=PNG_COLOURS, method=PIL.Image.Quantize.FASTOCTREE)
         buffer = io.BytesIO()
         image.save(buffer, format="png", optimize=True)
         return buffer.getvalue()
