@@ -16,34 +16,34 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ..evaluation.dvh import METRIC_PATTERN  # noqa: E402
-from .quantities import Quantity  # noqa: E402
-from .review import EVALUATED, view_matches  # noqa: E402
+from ..evaluation.dvh import METRIC_PATTERN
+from .quantities import Quantity
+from .review import EVALUATED, view_matches
 
 if TYPE_CHECKING:
     from ..pipeline import RunResult
 
 BIN_GY = 0.25
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-matplotlib.rcParams["svg.hashsalt"] = "accumulate-report"  # stable ids: the same run gives the same page
-matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text (searchable, printable)
+#: SVG settings: stable ids (the same run gives the same page), text kept as text (searchable, printable).
+SVG_SETTINGS = {"svg.hashsalt": "accumulate-report", "svg.fonttype": "none"}
 
 
-def _limit_marks(v, total_cc: float) -> tuple[float, float | None, float | None, str]:
-    """(dose Gy, volume cc or None, volume % or None, kind) of a constraint's limit on the DVH plane."""
+def _limit_marks(v, total_cc: float, rx_gy: float | None) -> tuple[float, float | None, float | None, str]:
+    """(dose Gy, volume cc or None, volume % or None, kind) of a constraint's limit on the DVH plane (``rx_gy``: the
+    reference course's prescription, for V<p>%Rx)."""
     _, simple, d_value, d_unit, v_value, v_unit = METRIC_PATTERN.match(v.constraint.metric.strip()).groups()
     if simple:
         return float(v.limit), None, None, "dose"
     if d_value is not None:
         cc = float(d_value) if d_unit.lower() == "cc" else float(d_value) / 100 * total_cc
         return float(v.limit), cc, 100 * cc / total_cc if total_cc else None, "dose"
-    if v_unit.lower() in ("gy%", "%rx"):
+    if v_unit.lower() == "%rx":
+        return float(v_value) / 100 * (rx_gy or 0.0), float(v.limit) / 100 * total_cc, float(v.limit), "volume"
+    if v_unit.lower() == "gy%":
         return float(v_value), float(v.limit) / 100 * total_cc, float(v.limit), "volume"
     return float(v_value), float(v.limit), 100 * float(v.limit) / total_cc if total_cc else None, "volume"
 
@@ -51,6 +51,8 @@ def _limit_marks(v, total_cc: float) -> tuple[float, float | None, float | None,
 def structure_dvh_svgs(result: RunResult, structure: str, quantities: Sequence[Quantity], figure_id: str) -> tuple[str, str]:
     """(SVG in cc, SVG in %) of ``structure``'s DVH in every quantity with a scope, with its constraints' limits."""
     table, reference = result.evaluation.dvhs, result.prepared.reference.name
+    plan = result.prepared.reference.plan
+    rx = plan.prescription_gy if plan is not None else None
     with_dvh = [q for q in quantities if q.scope is not None]
     curves = [(q, table.dvh(structure, q.scope, q.quantity)) for q in with_dvh]
     total = curves[0][1].total_cc
@@ -69,7 +71,7 @@ def structure_dvh_svgs(result: RunResult, structure: str, quantities: Sequence[Q
                               label=f"{q.short} [{q.unit_label}]")  # fmt: skip
             line.set_gid(f"dvh--{q.key}--{figure_id}-{'cc' if unit == 'cc' else 'pct'}")
         for v in verdicts:
-            dose, cc, pct, kind = _limit_marks(v, total)
+            dose, cc, pct, kind = _limit_marks(v, total, rx)
             colour = next((COLOURS[i % len(COLOURS)] for i, (q, _) in enumerate(curves) if view_matches(v, q, reference)),
                           "black")  # fmt: skip
             label = f"limit: {v.constraint.describe()}"
@@ -94,7 +96,8 @@ def structure_dvh_svgs(result: RunResult, structure: str, quantities: Sequence[Q
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         figure.subplots_adjust(left=0.08, right=0.66, bottom=0.14, top=0.9)
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg")
+        with matplotlib.rc_context(SVG_SETTINGS):
+            figure.savefig(buffer, format="svg")
         svg = buffer.getvalue()
         out.append(svg[svg.index("<svg") :])
     return out[0], out[1]

@@ -3,16 +3,19 @@
 The pipeline writes its DICOM outputs, then hands its result here; every file goes into
 ``result.output_dir`` (the run's staging folder, so they appear with the rest of the run or not
 at all). The page is rendered first, then printed to PDF; when the PDF cannot be written the page
-is written again with the reason under the banner, and summary.json says it (``pdf``).
+is written again with the reason under the banner, and summary.json says it (``pdf``). A dose
+grid whose axes are not along LPS gets no pictures (said in the page and the warnings).
 """
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import GeometryError
 from ..io._atomic import write_json_atomic
 from .dvhs import dvh_section
 from .html import write_report
@@ -49,9 +52,14 @@ def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_
     started = time.perf_counter()
     quantities = run_quantities(result)
     files = {"dvh": write_dvh_csv(out / "dvh.csv", result, dvh_keys(result, quantities))}
-    sections = [review_section(result, quantities), dvh_section(result, quantities, list(result.evaluation.dvhs.structures)),
-                _tables_section(result, quantities)]  # fmt: skip
     summary = build_summary(result, stage_seconds, cap_gy)
+    try:
+        review = review_section(result, quantities)
+    except GeometryError as exc:
+        summary["warnings"].append(f"no dose review pictures: {exc}")
+        review = f'<h2>Dose review</h2><div class="panel reasons"><h3>No pictures</h3><p>{html.escape(str(exc))}</p></div>'
+    sections = [review, dvh_section(result, quantities, list(result.evaluation.dvhs.structures)),
+                _tables_section(result, quantities)]  # fmt: skip
     wanted = pdf_wanted(result.config.report_pdf)
     summary["pdf"] = {"wanted": wanted, "written": False, "file": None,
                       "reason": None if wanted else "switched off ([report] pdf = false or ACCUMULATE_PDF=0)"}  # fmt: skip

@@ -1,11 +1,15 @@
-"""Dose review pictures (matplotlib, Agg): axial, coronal and sagittal planes with the CT, a dose wash, isodoses, contours.
+"""Dose review pictures: axial, coronal and sagittal planes with the CT, a dose wash, isodoses and contours.
 
-Orientation (stated on every picture): the volumes are first reordered so that their array axes
-run along LPS (+z superior, +y posterior, +x patient's left; :func:`lps_oriented`), then shown
+Drawn on matplotlib's Agg canvas without pyplot (no screen needed; the user's backend and
+settings are left alone).
+
+Orientation (the section states it; every panel is labelled R/L, A/P, S/I): the volumes are
+first reordered so that their array axes run along LPS (+z superior, +y posterior, +x patient's left; :func:`lps_oriented`), then shown
 in the radiological convention: axial and coronal with the patient's right on the image's left,
 anterior (axial) or superior (coronal, sagittal) at the top; sagittal with anterior on the left.
 Axes are in mm (LPS), so the aspect ratio is that of the voxel spacing. A grid whose axes are
-not along LPS (an oblique acquisition) is refused: its planes would be mislabelled.
+not along LPS (an oblique acquisition) is refused with a GeometryError: its planes would be
+mislabelled (the report then says that no pictures were drawn, and why).
 
 The CT (HU, window -160..240) is resampled onto the dose grid (trilinear); the dose wash shows
 values from 5 % of the colour scale's top upwards; NaN (e.g. the remaining dose where no limit
@@ -19,17 +23,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib
+import numpy as np
+import PIL.Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import PIL.Image  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ..errors import GeometryError  # noqa: E402
-from ..geometry import Volume  # noqa: E402
+from ..errors import GeometryError
+from ..geometry import Volume
 
 #: CT window for the pictures, HU.
 CT_WINDOW_HU = (-160.0, 240.0)
