@@ -4,9 +4,10 @@ Drawn on matplotlib's Agg canvas without pyplot (no screen needed; the user's ba
 settings are left alone).
 
 Orientation (the section states it; every panel is labelled R/L, A/P, S/I): the volumes are
-first reordered so that their array axes run along LPS (+z superior, +y posterior, +x patient's left; :func:`lps_oriented`), then shown
-in the radiological convention: axial and coronal with the patient's right on the image's left,
-anterior (axial) or superior (coronal, sagittal) at the top; sagittal with anterior on the left.
+first reordered so that their array axes run along LPS (+z superior, +y posterior, +x patient's
+left; :func:`lps_oriented`), then shown in the radiological convention: axial and coronal with
+the patient's right on the image's left, anterior (axial) or superior (coronal, sagittal) at the
+top; sagittal with anterior on the left.
 Axes are in mm (LPS), so the aspect ratio is that of the voxel spacing. A grid whose axes are
 not along LPS (an oblique acquisition) is refused with a GeometryError: its planes would be
 mislabelled (the report then says that no pictures were drawn, and why).
