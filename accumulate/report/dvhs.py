@@ -56,9 +56,10 @@ def structure_dvh_svgs(result: RunResult, structure: str, quantities: Sequence[Q
     with_dvh = [q for q in quantities if q.scope is not None]
     curves = [(q, table.dvh(structure, q.scope, q.quantity)) for q in with_dvh]
     total = curves[0][1].total_cc
-    top = max(float(h.doses_gy[0]) for _, h in curves) or 1.0
     verdicts = [v for v in result.verdicts if v.structure_found == structure and v.constraint.scored
                 and v.state in EVALUATED]  # fmt: skip
+    limit_doses = [_limit_marks(v, total, rx)[0] for v in verdicts]
+    top = max([float(h.doses_gy[0]) for _, h in curves] + limit_doses) or 1.0  # every limit on the axis
     out = []
     for unit in ("cc", "%"):
         figure = MplFigure(figsize=(7.0, 3.4), dpi=72)

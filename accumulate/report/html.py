@@ -32,7 +32,8 @@ th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums
 figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top} figcaption{font-size:12px;color:#555}
 .small{font-size:12px;color:#555}
 .hidden{display:none!important}
-th,td{overflow-wrap:break-word} td.c-note,td.c-source,td.c-reason,td.c-constraint{overflow-wrap:anywhere;min-width:6em}
+th,td{overflow-wrap:break-word} td td,td th{overflow-wrap:anywhere}
+td.c-note,td.c-source,td.c-reason,td.c-constraint{overflow-wrap:anywhere;min-width:6em}
 table{max-width:100%} img,svg{max-width:100%;height:auto}
 caption{caption-side:top;text-align:left;font-weight:bold;font-size:13px;padding:4px 0}
 td.limit{font-weight:bold}

@@ -216,7 +216,7 @@ class PlaneFigure:
         rgba = np.asarray(self.figure.canvas.buffer_rgba())
         image = PIL.Image.fromarray(rgba[..., :3]).quantize(colors=PNG_COLOURS, method=PIL.Image.Quantize.FASTOCTREE)
         buffer = io.BytesIO()
-        image.save(buffer, format="png", optimize=True)
+        image.save(buffer, format="png", compress_level=6)
         return buffer.getvalue()
 
 
