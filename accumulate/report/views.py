@@ -125,10 +125,10 @@ def _scale_bar(ax, extent: tuple[float, float, float, float]) -> None:
             va="bottom" if extent[2] < extent[3] else "top")  # fmt: skip
 
 
-def outlines_rgba(planes: Sequence[np.ndarray], colours: Sequence[str], upsample: int = 4) -> np.ndarray:
-    """An RGBA image (rows x ``upsample``, columns x ``upsample``) of the outlines of occupancy planes (>= 0.5), each
-    in its colour: the voxelised structure's edge, one sub-pixel wide (later structures drawn over earlier ones)."""
-    shape = planes[0].shape
+def outlines_rgba(shape: tuple[int, int], planes: Sequence[np.ndarray], colours: Sequence[str], upsample: int = 4,
+                  width: int = 2) -> np.ndarray:  # fmt: skip
+    """An RGBA image (``shape`` x ``upsample``) of the outlines of occupancy planes (>= 0.5) of that shape, each in its
+    colour: the voxelised structure's inner edge, ``width`` sub-pixels wide (later structures drawn over earlier ones)."""
     out = np.zeros((shape[0] * upsample, shape[1] * upsample, 4))
     block = np.ones((upsample, upsample), bool)
     for plane, colour in zip(planes, colours, strict=True):
@@ -136,12 +136,14 @@ def outlines_rgba(planes: Sequence[np.ndarray], colours: Sequence[str], upsample
         if not inside.any():
             continue
         core = inside.copy()
-        core[1:, :] &= inside[:-1, :]
-        core[:-1, :] &= inside[1:, :]
-        core[:, 1:] &= inside[:, :-1]
-        core[:, :-1] &= inside[:, 1:]
-        edge = inside & ~core
-        out[edge] = (*matplotlib.colors.to_rgb(colour), 1.0)
+        for _ in range(width):
+            eroded = core.copy()
+            eroded[1:, :] &= core[:-1, :]
+            eroded[:-1, :] &= core[1:, :]
+            eroded[:, 1:] &= core[:, :-1]
+            eroded[:, :-1] &= core[:, 1:]
+            core = eroded
+        out[inside & ~core] = (*matplotlib.colors.to_rgb(colour), 1.0)
     return out
 
 
@@ -207,7 +209,7 @@ class PlaneFigure:
                                    linestyles="dashed")  # fmt: skip
                 ax.clabel(lines, fmt="%g", fontsize=7, inline=True)  # removed with the contour set
                 self.drawn.append(lines)
-            outline.set_data(outlines_rgba([plane_of(m, plane)[0] for m in self.masks.values()], self.colours))
+            outline.set_data(outlines_rgba(values.shape, [plane_of(m, plane)[0] for m in self.masks.values()], self.colours))
             ax.set_title(f"{name} {_position(self.dose, plane)}", fontsize=8)
         self.drawn += [self.bar.ax.axhline(level, color="black", linewidth=1.5, linestyle="--") for level in limits
                        if 0 <= level <= self.top]  # fmt: skip

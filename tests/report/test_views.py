@@ -50,7 +50,9 @@ def test_isodose_levels_are_round_and_below_the_top():
 def test_outline_of_a_square_is_its_perimeter():
     plane = np.zeros((20, 20))
     plane[5:15, 5:15] = 1.0
-    rgba = outlines_rgba([plane], ["#ff0000"], upsample=1)
+    rgba = outlines_rgba(plane.shape, [plane], ["#ff0000"], upsample=1, width=1)
     edge = rgba[..., 3] == 1
     assert edge[5, 5:15].all() and edge[14, 5:15].all() and not edge[6:14, 6:14].any()
     assert edge.sum() == 36 and np.all(rgba[edge, :3] == (1.0, 0.0, 0.0))
+    thick = outlines_rgba(plane.shape, [plane], ["#ff0000"], upsample=2, width=2)[..., 3] == 1
+    assert thick.sum() == 20 * 20 - 16 * 16  # the 20 x 20 sub-pixel square less its 16 x 16 core
