@@ -50,7 +50,8 @@ section.point,section.scroller{margin:12px 0;padding-top:4px;border-top:1px dash
 }
 @media print{
  body{margin:0;max-width:none;font-size:11px}
- table{font-size:9px;width:100%} th,td{padding:2px 3px;overflow-wrap:anywhere}
+ table{font-size:9px;width:100%} th,td{padding:2px 3px;overflow-wrap:break-word}
+ td td,td th,td.c-note,td.c-source,td.c-reason{overflow-wrap:anywhere} td.c-note,td.c-source{width:18%}
  thead{display:table-header-group} tr,figure,.panel,.signoff{break-inside:avoid}
  h2,h3{break-after:avoid}
  .chooser,.slider,section.scroller,.screen-only{display:none!important}
