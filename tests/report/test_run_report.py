@@ -78,7 +78,7 @@ def done(tmp_path_factory):
         [recovery.SpinalCord]
         model = "cord-conservative"
         [dvh]
-        resolution_mm = 1.0
+        resolution_mm = 2.0
         [constraints]
         set = "hn-reirradiation"
         [accept]
@@ -173,9 +173,9 @@ def test_dvhs_per_quantity_with_limits_and_tables_with_units(done):
     assert headers[0] == "metric" and len(headers) == 8 and all("[Gy" in h for h in headers[1:]), headers
     # cord-conservative recovery: 50 % from 12 months; the phantom's interval is over 3 years
     assert any("prior EQD2 after recovery" in h and "recovered 50 %" in h for h in headers)
-    assert "sampling resolution 1 mm" in cord_table
+    assert "sampling resolution 2 mm" in cord_table
     for row in summary["structures"]:
-        assert row["resolution_mm"] == 1.0 and row["dvh_method"].startswith("structure")
+        assert row["resolution_mm"] == 2.0 and row["dvh_method"].startswith("structure")
     units = {(row["structure"], row["metric"]): row["unit"] for row in summary["constraints"]}
     assert units[("SpinalCord", "D0.03cc")] == "Gy EQD2"
 
