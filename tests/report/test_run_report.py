@@ -10,6 +10,7 @@ shipped set states (Nieder 2006: spinal cord 135.5 Gy2 BED after more than 6 mon
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -28,8 +29,8 @@ from pypdf import PdfReader
 from accumulate.config import load_config
 from accumulate.phantom import write_demo_case
 from accumulate.pipeline import run
-from accumulate.report import configuration_hash, render_report
-from accumulate.report.pdf import CHROMIUM_FLAGS, find_chromium, print_pdf
+from accumulate.report import configuration_hash, run_report
+from accumulate.report.pdf import CHROMIUM_FLAGS, find_chromium
 
 CUT_PLANES = 4
 #: Printable width at 96 px/inch inside the report's 12 mm page margins: A4 (210 mm) and Letter (8.5 in).
@@ -230,12 +231,18 @@ def test_pdf_is_written_with_every_table_whole(done, tmp_path):
 
 
 def test_missing_chromium_is_said_not_hidden(done, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    reason = print_pdf(done["out"] / "report.html", tmp_path / "report.pdf")
-    assert reason is not None and "no Chromium" in reason and not (tmp_path / "report.pdf").exists()
-    summary = {**done["summary"], "pdf": {"wanted": True, "written": False, "reason": reason}}
-    page = render_report(summary)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no Chromium to be found
+    monkeypatch.setenv("ACCUMULATE_PDF", "1")
+    monkeypatch.setattr(run_report, "review_section", lambda result, quantities: "")  # the pictures are tested above
+    result = dataclasses.replace(done["result"], output_dir=tmp_path, files={})
+    files = run_report.write_run_report(result, {}, 35.0)
+    assert "pdf" not in files and not (tmp_path / "report.pdf").exists()
+    summary = json.loads(files["summary"].read_text())
+    assert summary["pdf"]["written"] is False and "no Chromium" in summary["pdf"]["reason"]
+    assert any(w.startswith("report.pdf was NOT written: no Chromium") for w in summary["warnings"])
+    page = files["report"].read_text()
     assert '<div class="panel pdf"><h3>report.pdf was NOT written</h3>' in page
+    assert page.index('class="panel pdf"') < page.index("<h2>Identification</h2>")  # under the banner
 
 
 def test_configuration_hash_follows_the_settings(done, tmp_path):
