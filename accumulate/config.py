@@ -58,6 +58,10 @@ Paths are relative to the configuration file. Every error names the file and the
     [output]
     dir = "out"
 
+    [report]
+    pdf = true                      # report.pdf beside report.html (headless Chromium); the environment
+                                    # variable ACCUMULATE_PDF=0 switches it off too
+
     [run]
     backend = "auto"
 
@@ -100,6 +104,7 @@ SECTIONS = (
     "structures",
     "dvh",
     "output",
+    "report",
     "run",
     "accept",
 )
@@ -177,6 +182,7 @@ class RunConfig:
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
     output_dir: Path = Path("out")
+    report_pdf: bool = True
     backend: str = "auto"
     accept: Mapping[str, Any] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
@@ -379,6 +385,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
     dvh = TableReader(top.get("dvh", dict, {}), f"{where}: [dvh]", ("method", "end_caps", "resolution_mm"))
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
+    report = TableReader(top.get("report", dict, {}), f"{where}: [report]", ("pdf",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
     subsamples = warp.get("subsamples", int, 1)
     if subsamples < 1:
@@ -401,6 +408,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         "constraints": _constraints(top.get("constraints", dict), where, base),
         "structure_rename": {old: rename.get(old, str) for old in rename_table},
         "output_dir": output.path("dir", base) or (base / "out").resolve(),
+        "report_pdf": report.get("pdf", bool, True),
         "backend": run.choice("backend", BACKENDS, "auto"),
         "accept": _accept(top.get("accept", dict, {}), where),
     }

@@ -7,11 +7,16 @@ reason (no C++ compiler, Numba broken, no CUDA device), never failed.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from accumulate.backends import BACKENDS, NAMES, available_backends
 
 FAST_BACKENDS = tuple(name for name in NAMES if name != "numpy")
+
+# Runs write no report.pdf (headless Chromium takes seconds); tests/report/test_run_report.py switches it on.
+os.environ.setdefault("ACCUMULATE_PDF", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..evaluation import Verdict
-from ..pipeline._outputs import SUMMARY_METRICS
 from ..radiobiology import residual_map
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
+from ..report import SUMMARY_METRICS
 from ._sensitivity import NOT_MET, verdict_columns
 
 if TYPE_CHECKING:

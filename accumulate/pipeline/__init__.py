@@ -9,7 +9,8 @@ from ._command import print_summary
 from ._dicom_outputs import remaining_dose_cap
 from ._evaluate import Evaluation, evaluate
 from ._prepare import Preflight, Prepared, preflight
-from ._run import RunResult, run
+from ._result import RunResult
+from ._run import run
 from ._status import RunStatus, run_status
 
 __all__ = [

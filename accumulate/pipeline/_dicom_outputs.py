@@ -58,7 +58,7 @@ from ._evaluate import binding_limits
 from ._regions import AVOIDANCE_GY_PER_FRACTION, LIMITED_ROI, remaining_dose_regions
 
 if TYPE_CHECKING:
-    from ._run import RunResult
+    from ._result import RunResult
 
 log = logging.getLogger("accumulate")
 

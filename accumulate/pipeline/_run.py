@@ -13,51 +13,20 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..atomic import StagedFolder
 from ..backends import resolve
 from ..config import RunConfig, load_config
 from ..errors import AccumulateError, OutputError
-from ..evaluation import Verdict
-from ..geometry import Volume
-from ._evaluate import Evaluation, evaluate
+from ._evaluate import evaluate
 from ._outputs import write_outputs
-from ._prepare import Prepared, prepare
+from ._prepare import prepare
+from ._result import RunResult
 from ._stages import Stages
-from ._status import RunStatus, run_status
+from ._status import run_status
 
 log = logging.getLogger("accumulate")
-
-
-@dataclass
-class RunResult:
-    """What a run produced: the volumes on the reference dose grid, the verdicts, the status and the output paths.
-
-    ``status`` says whether the run passed (see :mod:`accumulate.pipeline._status`); ``prepared``
-    and ``evaluation`` keep the intermediate results, so that stages 5-6 can be evaluated again
-    under other settings: ``evaluate(result.prepared.variant(config))``.
-    """
-
-    config: RunConfig
-    output_dir: Path
-    cumulative_eqd2: Volume
-    cumulative_physical: Volume
-    remaining_dose: Volume
-    warped: dict[str, Volume]
-    verdicts: list[Verdict]
-    summary: dict[str, Any]
-    status: RunStatus
-    files: dict[str, Path] = field(default_factory=dict)
-    prepared: Prepared | None = field(default=None, repr=False)
-    evaluation: Evaluation | None = field(default=None, repr=False)
-
-    @property
-    def passed(self) -> bool:
-        """True only when every constraint was evaluated and met on checked inputs (status "passed")."""
-        return self.status.state == "passed"
 
 
 def run(
@@ -72,7 +41,8 @@ def run(
     Outputs (in ``output_dir``, default the configuration's ``[output] dir``) appear together or
     not at all: ``cumulative_eqd2.dcm`` (``cumulative_eqd<x>.dcm`` for another reference dose per
     fraction), ``cumulative_physical.dcm``, ``warped_<course>.dcm``, ``remaining_dose.dcm``,
-    ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html`` and ``accumulate.log``.
+    ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html``, ``report.pdf`` (where Chromium could print it)
+    and ``accumulate.log``.
 
     Raises
     ------

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 SENT_RESULTS = ("remaining_dose",)
 #: The run's status (summary.json's "status"), kept in the case folder whatever the verdict.
 STATUS = "status.json"
-REPORT_FILES = ("report", "summary")
+REPORT_FILES = ("report", "pdf", "summary")
 ATTEMPTS = ".attempts"
 
 
@@ -68,8 +68,10 @@ def copy_files(paths: list[Path], folder: Path) -> Path:
 
 
 def keep_report(result: RunResult, reports: Path) -> Path:
-    """Copy report.html and summary.json to ``reports/<case>/`` (``<case>``: the case folder's name)."""
-    return copy_files([result.files[key] for key in REPORT_FILES], reports / result.output_dir.parent.name)
+    """Copy report.html, report.pdf (where written) and summary.json to ``reports/<case>/`` (``<case>``: the case
+    folder's name)."""
+    kept = [result.files[key] for key in REPORT_FILES if key in result.files]
+    return copy_files(kept, reports / result.output_dir.parent.name)
 
 
 def process(case: Path, profile: Profile, deliver: Callable[[RunResult], None], *, complete_only: bool = False) -> str | None:
