@@ -83,17 +83,9 @@ def cross_package_private_imports(root: Path = PACKAGE) -> list[str]:
     return found
 
 
-#: Crossings another change removes (the report package takes over the summary schema): each entry must
-#: still exist, so that it is deleted here once that change lands.
-PENDING: set[str] = set()
-
-
 def test_no_module_imports_another_packages_private_names():
     offending = cross_package_private_imports()
-    unexpected = [line for line in offending if line not in PENDING]
-    assert not unexpected, "imports of another package's private modules or names:\n" + "\n".join(unexpected)
-    gone = PENDING - set(offending)
-    assert not gone, f"remove from PENDING (fixed): {sorted(gone)}"
+    assert not offending, "imports of another package's private modules or names:\n" + "\n".join(offending)
 
 
 def test_the_finder_sees_each_kind_of_crossing(tmp_path):
