@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 from cohort_phantom import RECIPES, write_csv_manifest
@@ -30,7 +31,7 @@ def test_each_patients_warning_is_in_the_log_and_the_page_naming_the_patient(cas
     manifest = write_csv_manifest(tmp_path, case, recipes)
     lines: list[str] = []
     result = run_cohort(manifest, output_dir=tmp_path / "out", workers=0, progress=lines.append, task=_task_with_warnings)
-    page = result.files["page"].read_text()
+    page = re.sub(r"<td[^>]*>", "<td>", result.files["page"].read_text())  # cells without their classes
     for recipe in recipes:
         assert f"  warning: patient {recipe.id}: {_warning_of(recipe.id)}" in lines
         assert f"<td>{recipe.id}</td><td>{_warning_of(recipe.id)}</td>" in page.replace("&#x27;", "'")
