@@ -138,6 +138,23 @@ def warp_dose(
         Unknown method, sub-sample count or ``outside``; NaN/inf in dose, field or density;
         negative dose; density <= 0.
 
+    Examples
+    --------
+    A field that moves every point 2 mm (one voxel) along +x reads the dose one voxel further on;
+    the last column maps beyond the prior grid (0 Gy, and marked in ``outside``):
+
+    >>> import numpy as np
+    >>> from accumulate import DisplacementField, Grid, Volume, warp_dose
+    >>> grid = Grid((4, 4, 4), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    >>> dose = Volume(np.arange(64, dtype=float).reshape(4, 4, 4), grid)
+    >>> u = np.zeros((4, 4, 4, 3))
+    >>> u[..., 0] = 2.0
+    >>> result = warp_dose(dose, DisplacementField(u, grid), backend="numpy")
+    >>> result.dose.array[0, 0]
+    array([1., 2., 3., 0.])
+    >>> result.outside.array[0, 0]
+    array([False, False, False,  True])
+
     References
     ----------
     Zhong H, Siebers JV, "Monte Carlo dose mapping on deforming anatomy", Phys Med Biol
