@@ -22,6 +22,7 @@ from .. import __version__
 from ..evaluation import DVH, Verdict
 from ..geometry import Volume
 from ..io._atomic import write_json_atomic, write_text_atomic
+from ..registration import report_figures
 from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
 from ._dicom_outputs import remaining_dose_cap, write_dicom_outputs
 
@@ -165,4 +166,5 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
     result.summary = summary
     write_json_atomic(out / "summary.json", summary)
     files["summary"] = out / "summary.json"
-    files["report"] = write_report(out / "report.html", summary, _figures(result, masks, dvhs))
+    review = [f for pictures in prepared.review.values() for f in report_figures(pictures)]  # registration review (issue 21)
+    files["report"] = write_report(out / "report.html", summary, _figures(result, masks, dvhs) + review)
