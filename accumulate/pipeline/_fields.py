@@ -90,29 +90,24 @@ def _registered(
         files, how = list(registration.parameter_files), "elastix " + ", ".join(p.name for p in registration.parameter_files)
     else:
         files, how = None, f"elastix preset '{mode}'"
-    options = {"preset": mode if mode in PRESETS else "accurate", "parameter_files": files, "progress": progress}
+    if registration.inverse_consistency:
+        progress(f"course '{prior.name}': registering both ways for the inverse-consistency check")
     result = register(
         reference.ct,
         prior.ct,
+        preset=mode if mode in PRESETS else "accurate",
+        parameter_files=files,
         fixed_mask=bodies.get(reference.name),
         moving_mask=bodies.get(prior.name),
         initial_moving_to_fixed=start[0] if start else None,
         output_directory=workdir,
-        **options,
+        progress=progress,
+        backward=registration.inverse_consistency,
     )
     how += f", rigid start from {start[1]}" if start else ""
     backward = None
-    if registration.inverse_consistency:
-        progress(f"course '{prior.name}': registering the other way round for the inverse-consistency check")
-        backward = register(
-            prior.ct,
-            reference.ct,
-            fixed_mask=bodies.get(prior.name),
-            moving_mask=bodies.get(reference.name),
-            initial_moving_to_fixed=np.linalg.inv(start[0]) if start else None,
-            output_directory=workdir / "backward",
-            **options,
-        ).field
+    if result.backward is not None:
+        backward = result.backward.field
         how += "; inverse consistency from a second registration the other way round"
     return result.field, f"{how}; log {result.log_path}", backward
 

@@ -139,8 +139,6 @@ def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from . import (
         NEEDS_REVIEW_EXIT_CODE,
         assess,
@@ -173,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=progress,
     )
+    if args.inverse_consistency:
+        progress("registering both ways for the inverse-consistency check")
     result = register(
         fixed,
         moving,
@@ -180,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         moving_mask=moving_mask,
         initial_moving_to_fixed=initial,
         output_directory=folder,
+        backward=args.inverse_consistency,
         **options,
     )
     for path in (str(out), args.dicom_reg):
@@ -187,18 +188,7 @@ def run(args: argparse.Namespace) -> int:
             _write_dicom(result.field, path, args)
         elif path:
             write_field(result.field, path)
-    backward = None
-    if args.inverse_consistency:
-        progress("registering the other way round for the inverse-consistency check")
-        backward = register(
-            moving,
-            fixed,
-            fixed_mask=moving_mask,
-            moving_mask=fixed_mask,
-            initial_moving_to_fixed=None if initial is None else np.linalg.inv(initial),
-            output_directory=folder / "backward",
-            **options,
-        ).field
+    backward = None if result.backward is None else result.backward.field
     landmarks = None
     if args.landmarks:
         landmarks = (read_elastix_points(args.landmarks[0], fixed.grid), read_elastix_points(args.landmarks[1], moving.grid))

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from .._resources import resource_dir
 from ..errors import InputError, RegistrationError
-from ..geometry import DisplacementField, Volume
+from ..geometry import DisplacementField, Grid, Volume
 from ._initial import initial_transform_map
 from ._parameter_files import parameter_maps, write_parameter_file
 from ._vector_files import read_vector_file, write_scalar_meta
@@ -58,12 +58,16 @@ class RegistrationResult:
         Holds ``elastix.log`` and ``TransformParameters.<i>.txt``.
     stage_seconds : tuple of (str, float)
         Wall time of each stage, in order.
+    backward : RegistrationResult or None
+        With ``register(..., backward=True)``: the registration the other way round (fixed and
+        moving swapped; its field on the moving grid), in ``output_directory / "backward"``.
     """
 
     field: DisplacementField
     parameter_maps: tuple[dict[str, tuple[str, ...]], ...]
     output_directory: Path
     stage_seconds: tuple[tuple[str, float], ...]
+    backward: RegistrationResult | None = None
 
     @property
     def log_path(self) -> Path:
@@ -126,13 +130,19 @@ def _crash(returncode: int, out: Path) -> RegistrationError:
     )
 
 
-def _run_worker(job: dict[str, Any], out: Path, report: Callable[[str], None]) -> dict[str, Any]:
-    """Run the elastix worker on ``job``, relaying its progress lines; its ``result.json`` (or a RegistrationError)."""
+def _run_worker(jobs: list[dict[str, Any]], out: Path, report: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run the elastix worker on ``jobs`` (one ITK import), relaying its progress; each job's ``result.json``.
+
+    A job that elastix refused gives ``{"failure": {"stage": ..., "reason": ...}}``; a crash
+    (the worker killed by a signal, or gone without results) raises RegistrationError.
+    """
     from ._worker import RESULT_NAME
 
     job_path = out / "job.json"
-    job_path.write_text(json.dumps(job), encoding="utf-8")
-    (out / RESULT_NAME).unlink(missing_ok=True)
+    job_path.write_text(json.dumps({"jobs": jobs}), encoding="utf-8")
+    results = [Path(job["output_directory"]) / RESULT_NAME for job in jobs]
+    for path in results:
+        path.unlink(missing_ok=True)
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -146,15 +156,14 @@ def _run_worker(job: dict[str, Any], out: Path, report: Callable[[str], None]) -
         elif line.strip():
             extra.append(line)
     returncode = child.wait()
-    result_path = out / RESULT_NAME
-    if returncode == 1 and result_path.exists():
-        failure = json.loads(result_path.read_text(encoding="utf-8"))["failure"]
-        return {"failure": failure}
-    if returncode != 0 or not result_path.exists():
+    done = [json.loads(path.read_text(encoding="utf-8")) for path in results if path.exists()]
+    if returncode == 1 and done and "failure" in done[-1]:
+        return done
+    if returncode != 0 or len(done) < len(jobs):
         if extra:
             log.error("elastix worker output:\n%s", "\n".join(extra[-20:]))
-        raise _crash(returncode, out)
-    return json.loads(result_path.read_text(encoding="utf-8"))
+        raise _crash(returncode, Path(jobs[len(done) if len(done) < len(jobs) else -1]["output_directory"]))
+    return done
 
 
 def register(
@@ -170,6 +179,7 @@ def register(
     output_directory: Any = None,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    backward: bool = False,
 ) -> RegistrationResult:
     """Register the moving (prior-course) CT to the fixed (re-irradiation) CT with elastix.
 
@@ -194,6 +204,9 @@ def register(
         Worker threads for elastix (all cores if omitted).
     progress : callable, optional
         Called with one line per stage start and end (default: the module logger at INFO).
+    backward : bool
+        Also register the other way round (moving -> fixed, masks swapped, the inverse start) in
+        the same elastix process, for the inverse-consistency check: ``result.backward``.
 
     Returns
     -------
@@ -210,46 +223,60 @@ def register(
     _check_inputs(fixed, moving, {"fixed mask": fixed_mask, "moving mask": moving_mask}, initial_moving_to_fixed)
     out = Path(output_directory) if output_directory is not None else Path(tempfile.mkdtemp(prefix="accumulate-elastix-"))
     out.mkdir(parents=True, exist_ok=True)
-    report = progress or log.info
     inputs = out / "inputs"
-    job: dict[str, Any] = {
-        "output_directory": str(out),
-        "maps": maps,
-        "stage_names": [_STAGE_NAMES.get(m["Transform"][0], m["Transform"][0]) for m in maps],
-        "threads": threads,
-        "initial": None if initial_moving_to_fixed is None else initial_transform_map(initial_moving_to_fixed),
-    }
+    images = {}
     for key, volume, kind in (("fixed", fixed, np.float32), ("moving", moving, np.float32),
                               ("fixed_mask", fixed_mask, np.uint8), ("moving_mask", moving_mask, np.uint8)):  # fmt: skip
         if volume is not None:
             array = np.asarray(volume.to_numpy().array)
             array = array > 0 if kind is np.uint8 else array
-            job[key] = str(write_scalar_meta(volume.with_array(np.ascontiguousarray(array, dtype=kind)), inputs / f"{key}.mha"))
+            volume = volume.with_array(np.ascontiguousarray(array, dtype=kind))
+            images[key] = str(write_scalar_meta(volume, inputs / f"{key}.mha"))
+    common = {"maps": maps, "stage_names": [_STAGE_NAMES.get(m["Transform"][0], m["Transform"][0]) for m in maps],
+              "threads": threads}  # fmt: skip
+    initial = None if initial_moving_to_fixed is None else np.asarray(initial_moving_to_fixed, dtype=float)
+    jobs = [{**common, "output_directory": str(out), "initial": None if initial is None else initial_transform_map(initial),
+             **images}]  # fmt: skip
+    if backward:
+        swapped = {"fixed": images["moving"], "moving": images["fixed"]}
+        swapped.update({f"{a}_mask": images[f"{b}_mask"] for a, b in (("fixed", "moving"), ("moving", "fixed"))
+                        if f"{b}_mask" in images})  # fmt: skip
+        (out / "backward").mkdir(exist_ok=True)
+        inverse = None if initial is None else initial_transform_map(np.linalg.inv(initial))
+        jobs.append({**common, "output_directory": str(out / "backward"), "initial": inverse, **swapped})
     try:
-        result = _run_worker(job, out, report)
+        results = _run_worker(jobs, out, progress or log.info)
     finally:
         shutil.rmtree(inputs, ignore_errors=True)
         (out / "job.json").unlink(missing_ok=True)
-        _collect_logs(out, len(maps))
+        for job in jobs:
+            _collect_logs(Path(job["output_directory"]), len(maps))
+    grids = (fixed.grid, moving.grid)
+    done = [_result(job, result, grid) for job, result, grid in zip(jobs, results, grids, strict=False)]
+    return done[0] if len(done) == 1 else replace(done[0], backward=done[1])
+
+
+def _result(job: dict[str, Any], result: dict[str, Any], grid: Grid) -> RegistrationResult:
+    """The RegistrationResult of one worker job (its field on ``grid``), or the RegistrationError elastix gave."""
+    from ._worker import FIELD_NAME, RESULT_NAME
+
+    out = Path(job["output_directory"])
     if "failure" in result:
         stage, detail = result["failure"]["stage"], result["failure"]["reason"]
         hint = ""
         if "outside" in detail.lower():
             hint = "; the images or masks barely overlap: check the initial alignment (a DICOM REG start) and the masks"
         raise RegistrationError(f"elastix stage '{stage}' failed: {detail}{hint}. Full log: {out / LOG_NAME}")
-    from ._worker import FIELD_NAME, RESULT_NAME
-
     loaded = read_vector_file(out / FIELD_NAME)
     (out / FIELD_NAME).unlink()
     (out / RESULT_NAME).unlink()
-    field = DisplacementField(loaded.array, fixed.grid)
+    field = DisplacementField(loaded.array, grid)
     if not np.isfinite(field.array).all():
         raise RegistrationError(f"the optimisation diverged: the field holds NaN/inf values. Full log: {out / LOG_NAME}")
-    parameter_maps_out = tuple({k: tuple(v) for k, v in m.items()} for m in result["parameter_maps"])
-    for i, entries in enumerate(parameter_maps_out):
+    maps = tuple({k: tuple(v) for k, v in m.items()} for m in result["parameter_maps"])
+    for i, entries in enumerate(maps):
         write_parameter_file(entries, out / f"TransformParameters.{i}.txt")
-    seconds = tuple((name, float(t)) for name, t in result["stage_seconds"])
-    return RegistrationResult(field, parameter_maps_out, out, seconds)
+    return RegistrationResult(field, maps, out, tuple((name, float(t)) for name, t in result["stage_seconds"]))
 
 
 def _collect_logs(out: Path, stages: int) -> None:

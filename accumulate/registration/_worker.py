@@ -1,8 +1,10 @@
 """The elastix stages and transformix, run in a child process: a crash of elastix becomes an error, never a dead command.
 
-``python -m accumulate.registration._worker JOB.json`` reads the job written by
-:func:`accumulate.registration.register` (raw MetaImage inputs, parameter maps, threads),
-prints one progress line per stage start and end on stdout, and writes into the job's folder
+``python -m accumulate.registration._worker JOB.json`` reads the jobs written by
+:func:`accumulate.registration.register` (raw MetaImage inputs, parameter maps, threads; the
+registration and, for the inverse-consistency check, the one the other way round: one ITK
+import for both), prints one progress line per stage start and end on stdout, and writes into
+each job's folder
 ``field.mha`` (raw float32, fixed grid, moving point = p + u(p), mm, LPS), the transform
 parameter maps and ``result.json`` (stage seconds, or elastix's own failure reason).
 
@@ -51,9 +53,16 @@ def _reason(stage_log: Path, exc: Exception) -> str:
     return reasons[-1] if reasons else (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
 
 
-def run_job(job_path: Path) -> int:
-    """Run the job described in ``job_path`` (see the module docstring); 0 on success, 1 on an elastix failure."""
-    job = json.loads(job_path.read_text(encoding="utf-8"))
+def run_jobs(job_path: Path) -> int:
+    """Run the jobs listed in ``job_path`` in turn (see the module docstring); 0 on success, 1 on an elastix failure."""
+    for job in json.loads(job_path.read_text(encoding="utf-8"))["jobs"]:
+        if run_job(job):
+            return 1
+    return 0
+
+
+def run_job(job: dict[str, Any]) -> int:
+    """Run one registration job; 0 on success, 1 when elastix refused it (the reason in its ``result.json``)."""
     out = Path(job["output_directory"])
     import itk
 
@@ -116,4 +125,4 @@ def run_job(job_path: Path) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a child process by register()
-    sys.exit(run_job(Path(sys.argv[1])))
+    sys.exit(run_jobs(Path(sys.argv[1])))

@@ -134,7 +134,9 @@ def test_register_command_end_to_end(small_ct, tmp_path, capsys):
     assert np.percentile(np.linalg.norm(field.array - expected, axis=-1), 95) < 0.5
     quality = json.loads((tmp_path / "dvf_registration" / "quality.json").read_text())
     checks = {c["name"]: c for c in quality["checks"]}
-    assert checks["jacobian"]["verdict"] == "pass" and abs(checks["jacobian"]["values"]["min"] - 1) < 0.02
+    assert checks["folding"]["verdict"] == "pass" and checks["folding"]["value"] == 0
+    assert checks["jacobian_range"]["verdict"] == "pass" and abs(checks["jacobian_range"]["values"]["min"] - 1) < 0.02
+    assert checks["jacobian_range"]["threshold"] == "0.5 <= J <= 2 inside the body"
     assert checks["inverse_consistency"]["values"]["p95_mm"] < 0.5
     tre = checks["target_registration_error"]["values"]
     assert tre["n"] == 3 and tre["max_mm"] < 0.5
