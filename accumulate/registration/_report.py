@@ -16,7 +16,10 @@ inverse_consistency    95th pct <= 2 mm     TG-132 Table 3: tolerance of the ord
                        inside the body      size, about 2 mm
 target_registration    mean <= 2 mm         TG-132 Table 3: TRE within the voxel size (2 mm)
 dice:<structure>       Dice >= 0.80         TG-132 §4.C: Dice 0.80-0.90 expected for contoured
-                                            organs propagated by a good registration
+                       (structures at       organs propagated by a good registration; Dice of a
+                       least 3 voxels       structure a few voxels thick is dominated by the two
+                       thick)               rasterisations (TG-132: Dice depends on size), so
+                                            thinner ones are reported, not scored
 uncertainty:<organ>    95th pct <= 3 mm     the 3 mm search radius clinical tools use for a
                        inside the organ     dose shift; a per-voxel map from the caller
 =====================  ===================  =====================================================
@@ -58,6 +61,9 @@ class Tolerances:
         Largest mean target registration error over the landmarks (mm).
     dice_min : float
         Smallest Dice of a structure propagated from the prior CT against its reference contour.
+    dice_min_thickness_voxels : float
+        Mean thickness (2 volume / surface, in voxels of the coarsest axis) below which a
+        structure's Dice is reported but not scored.
     uncertainty_p95_mm : float
         Largest 95th percentile of the per-voxel registration uncertainty inside each organ at risk (mm).
     """
@@ -67,11 +73,14 @@ class Tolerances:
     inverse_consistency_p95_mm: float = 2.0
     tre_mean_mm: float = 2.0
     dice_min: float = 0.8
+    dice_min_thickness_voxels: float = 3.0
     uncertainty_p95_mm: float = 3.0
 
     def __post_init__(self) -> None:
         if not 0 < self.jacobian_min < 1 < self.jacobian_max:
             raise InputError(f"registration checks: need 0 < jacobian_min < 1 < jacobian_max, got {self}")
+        if not self.dice_min_thickness_voxels >= 0:
+            raise InputError(f"registration checks: dice_min_thickness_voxels must be >= 0, got {self.dice_min_thickness_voxels}")
         if not 0 < self.dice_min <= 1:
             raise InputError(f"registration checks: dice_min must lie in (0, 1], got {self.dice_min}")
         for name in ("inverse_consistency_p95_mm", "tre_mean_mm", "uncertainty_p95_mm"):
@@ -95,7 +104,8 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        """Not failed: ``pass``, or ``not scored`` (reported for information only)."""
+        return self.verdict != "fail"
 
 
 @dataclass
@@ -119,6 +129,7 @@ class QualityReport:
 
     @property
     def failed(self) -> list[Check]:
+        """The checks that failed (``not scored`` ones never do)."""
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,6 +223,23 @@ def _consistency_check(
     )
 
 
+def thickness_voxels(mask: np.ndarray, spacing_mm) -> float:
+    """Mean thickness of a (z, y, x) mask, ``2 V / A`` (a slab's thickness), in voxels of its coarsest axis.
+
+    ``A`` counts the exposed voxel faces (a staircase: larger than the true area of an oblique
+    surface, so the thickness is underestimated by up to about a third).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    sx, sy, sz = (float(v) for v in spacing_mm)
+    faces = {0: sx * sy, 1: sx * sz, 2: sy * sz}
+    area = 0.0
+    for axis, face in faces.items():
+        padded = np.pad(mask, [(1, 1) if a == axis else (0, 0) for a in range(3)])
+        area += face * int(np.count_nonzero(np.diff(padded.astype(np.int8), axis=axis)))
+    volume = int(mask.sum()) * sx * sy * sz
+    return 0.0 if area == 0 else 2.0 * volume / area / max(sx, sy, sz)
+
+
 def _uncertainty_checks(
     uncertainty: Volume, region: np.ndarray, oars: Mapping[str, np.ndarray], tol: Tolerances, report: QualityReport
 ) -> None:
@@ -295,14 +323,19 @@ def assess(
         field.grid.require_same(fixed_mask.grid, f"the displacement field and fixed structure '{name}'")
         report.propagated[name] = warp_mask(moving_mask, field)
         score = dice(fixed_mask.array, report.propagated[name])
+        thick = thickness_voxels(fixed_mask.array, field.grid.spacing_mm)
+        scored = thick >= tolerances.dice_min_thickness_voxels
+        message = f"'{name}' propagated from the moving CT overlaps its fixed contour with Dice {score:.3f}"
+        if not scored:
+            message += f" (not scored: {thick:.1f} voxels thick, under {tolerances.dice_min_thickness_voxels:g})"
         report.checks.append(
             Check(
                 f"dice:{name}",
-                {"dice": score},
-                _verdict(score >= tolerances.dice_min),
-                f"'{name}' propagated from the moving CT overlaps its fixed contour with Dice {score:.3f}",
+                {"dice": score, "thickness_voxels": round(thick, 2)},
+                _verdict(score >= tolerances.dice_min) if scored else "not scored",
+                message,
                 score,
-                f"Dice >= {tolerances.dice_min:g}",
+                f"Dice >= {tolerances.dice_min:g} for structures >= {tolerances.dice_min_thickness_voxels:g} voxels thick",
             )
         )
     if uncertainty is not None:

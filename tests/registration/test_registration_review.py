@@ -44,7 +44,11 @@ def test_dice_of_a_shifted_sphere_against_the_lens_volume():
     identity = assess(DisplacementField.identity(grid), structures={"gtv": (fixed, moving)})
     check = identity.checks[-1]
     assert check.name == "dice:gtv" and check.value == pytest.approx(0.704, abs=0.01)
-    assert check.verdict == "fail" and identity.verdict == "fail" and check.threshold == "Dice >= 0.8"
+    assert (
+        check.verdict == "fail"
+        and identity.verdict == "fail"
+        and check.threshold == "Dice >= 0.8 for structures >= 3 voxels thick"
+    )
     shift = DisplacementField(np.broadcast_to([4.0, 0.0, 0.0], grid.shape + (3,)).copy(), grid)
     right = assess(shift, structures={"gtv": (fixed, moving)})
     assert right.checks[-1].value == pytest.approx(1.0) and right.verdict == "pass"
@@ -194,6 +198,7 @@ def _run(demo, tmp_path, field_path):
     [output]
     dir = "{tmp_path / "out"}"
     """
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "run.toml"
     path.write_text(textwrap.dedent(text))
     return run(load_config(path), progress=lambda line: None)
@@ -224,3 +229,22 @@ def test_a_run_with_a_folding_field_needs_review_and_shows_its_pictures(demo, tm
     assert (tmp_path / "bad" / "out" / "registration" / "prior" / "jacobian.mha").exists()
     html = (tmp_path / "bad" / "out" / "report.html").read_text()
     assert "NEEDS REVIEW" in html and "Registration checks" in html and "Jacobian determinant" in html
+
+
+def test_thickness_of_a_slab_by_hand_and_thin_structures_not_scored():
+    from accumulate.registration._report import thickness_voxels
+
+    slab = np.zeros((20, 30, 30), bool)
+    slab[5:9, 5:25, 5:25] = True  # 4 x 20 x 20 voxels: V = 1600, faces 2 * 400 + 4 * 80 = 1120; 2 V / A = 2.857
+    assert thickness_voxels(slab, (1.0, 1.0, 1.0)) == pytest.approx(3200 / 1120)
+    # 2 mm slices: V = 3200 mm3, faces 800 x 1 + 160 x 2 + 160 x 2 = 1440 mm2; 2 V / A = 4.44 mm = 2.22 voxels of 2 mm
+    assert thickness_voxels(slab, (1.0, 1.0, 2.0)) == pytest.approx(2 * 3200 / 1440 / 2)
+    grid = Grid((20, 30, 30))
+    fixed = Volume(slab, grid, "mask", "1")
+    moving = Volume(np.roll(slab, 2, axis=0), grid, "mask", "1")  # half the slab overlaps: Dice 0.5
+    report = assess(DisplacementField.identity(grid), structures={"plate": (fixed, moving)})
+    check = report.checks[-1]
+    assert check.value == pytest.approx(0.5) and check.verdict == "not scored" and report.verdict == "pass"
+    strict = assess(DisplacementField.identity(grid), structures={"plate": (fixed, moving)},
+                    tolerances=Tolerances(dice_min_thickness_voxels=2.0))  # fmt: skip
+    assert strict.checks[-1].verdict == "fail"
