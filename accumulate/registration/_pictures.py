@@ -27,7 +27,7 @@ import numpy as np
 
 from ..geometry import DisplacementField, Volume
 from ._report import QualityReport
-from ._sampling import warp_volume
+from ._sampling import sample_linear
 
 PLANES = ("axial", "coronal", "sagittal")
 #: CT display window (HU): lung to bone, so that both lung and soft-tissue edges show.
@@ -73,6 +73,20 @@ def _extent(volume: Volume, plane: str) -> tuple[float, float, float, float]:
 def _grey(array: np.ndarray) -> np.ndarray:
     low, high = CT_WINDOW_HU
     return np.clip((np.asarray(array, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
+
+
+def _plane_index(shape, plane: str, index) -> np.ndarray:
+    """The (z, y, x) voxel indices of one displayed plane, (rows, cols, 3), in the orientation of :func:`_plane`."""
+    grids = np.indices(shape)
+    return np.stack([_plane(g, plane, index) for g in grids], axis=-1)
+
+
+def warped_plane(moving: Volume, field: DisplacementField, plane: str, index) -> np.ndarray:
+    """The moving CT pulled through ``field`` on one plane of the fixed grid only (trilinear; air outside)."""
+    voxels = _plane_index(field.grid.shape, plane, index)
+    u = np.asarray(field.to_numpy().array)[voxels[..., 0], voxels[..., 1], voxels[..., 2]]
+    points = field.grid.world_from_index(voxels.reshape(-1, 3).astype(float)).reshape(u.shape) + u
+    return sample_linear(np.asarray(moving.to_numpy().array), moving.grid, points, outside=CT_WINDOW_HU[0])
 
 
 def _checkerboard(fixed: np.ndarray, warped: np.ndarray, pixel_mm: tuple[float, float]) -> np.ndarray:
@@ -145,15 +159,16 @@ def _contours(ax, structures: Mapping[str, Volume], propagated: Mapping[str, np.
 
 
 def _review_picture(
-    name: str, index, fixed: Volume, warped: Volume, structures: Mapping[str, Volume], propagated: Mapping[str, np.ndarray]
-) -> Picture:
+    name: str, index, fixed: Volume, moving: Volume, field: DisplacementField, structures: Mapping[str, Volume],
+    propagated: Mapping[str, np.ndarray],
+) -> Picture:  # fmt: skip
     where = name if name == GRID_CENTRE else f"the centroid of {name}"
     figure = _canvas(3, f"Registration review through {where} (voxel z, y, x = {tuple(index)})")
     grid = figure.add_gridspec(3, 3)
     axes = {}
-    fixed_a, warped_a = np.asarray(fixed.array), np.asarray(warped.array)
+    fixed_a = np.asarray(fixed.array)
     for column, plane in enumerate(PLANES):
-        f, w = _plane(fixed_a, plane, index), _plane(warped_a, plane, index)
+        f, w = _plane(fixed_a, plane, index), warped_plane(moving, field, plane, index)
         extent = _extent(fixed, plane)
         views = (
             ("checkerboard", _checkerboard(f, w, _pixel_mm(fixed, plane)), "gray"),
@@ -246,12 +261,11 @@ def review_pictures(
     tolerances : (float, float)
         The Jacobian range of the checks, marked on the colour bar.
     """
-    warped = warp_volume(moving, field, outside=CT_WINDOW_HU[0])
     structures = dict(structures or {})
     pictures = []
     centres = {name: centroid_index(mask.array) for name, mask in structures.items() if np.asarray(mask.array).any()}
     for name, index in (centres or {GRID_CENTRE: centroid_index(np.zeros(fixed.grid.shape, bool))}).items():
-        pictures.append(_review_picture(name, index, fixed, warped, structures, report.propagated))
+        pictures.append(_review_picture(name, index, fixed, moving, field, structures, report.propagated))
     inside = np.ones(fixed.grid.shape, bool) if region is None else np.asarray(region, dtype=bool)
     if report.jacobian is not None:
         jac = np.asarray(report.jacobian.array)

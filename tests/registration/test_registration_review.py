@@ -248,3 +248,16 @@ def test_thickness_of_a_slab_by_hand_and_thin_structures_not_scored():
     strict = assess(DisplacementField.identity(grid), structures={"plate": (fixed, moving)},
                     tolerances=Tolerances(dice_min_thickness_voxels=2.0))  # fmt: skip
     assert strict.checks[-1].verdict == "fail"
+
+
+def test_a_warped_plane_is_the_moving_ct_pulled_through_the_field():
+    # moving = fixed shifted 4 mm along x (2 voxels); the field u = (+4, 0, 0): the warped axial plane is the fixed one
+    from accumulate.registration._pictures import warped_plane
+
+    ct, _ = _bright_plate_ct()
+    moving = ct.with_array(np.roll(ct.array, 2, axis=2))
+    shift = DisplacementField(np.broadcast_to([4.0, 0.0, 0.0], ct.grid.shape + (3,)).copy(), ct.grid)
+    axial = warped_plane(moving, shift, "axial", (11, 20, 25))
+    np.testing.assert_allclose(axial[:, :-2], ct.array[11][:, :-2])
+    coronal = warped_plane(moving, shift, "coronal", (11, 20, 25))
+    np.testing.assert_allclose(coronal[:, :-2], ct.array[::-1, 20, :][:, :-2])
