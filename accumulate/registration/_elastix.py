@@ -151,7 +151,7 @@ def _run_worker(jobs: list[dict[str, Any]], out: Path, report: Callable[[str], N
     assert child.stdout is not None
     for line in child.stdout:
         line = line.rstrip("\n")
-        if line.startswith("registration stage"):
+        if line.startswith(("registration stage", "elastix loaded")):
             report(line)
         elif line.strip():
             extra.append(line)
