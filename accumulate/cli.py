@@ -18,6 +18,7 @@ Exit codes tell a script what happened:
 10    a run completed but a constraint is not met
 11    a cohort in which some patient failed
 12    a run completed but is incomplete: a constraint was not evaluated, or an input could not be checked
+13    needs review: a registration check failed (a run or ``accumulate register``); no verdict is green until reviewed
 130   interrupted (a cohort resumes when rerun)
 ====  ==========================================================================================
 """

@@ -21,6 +21,15 @@ Paths are relative to the configuration file. Every error names the file and the
     [registration]
     preset = "accurate"             # fast | accurate | rigid | none; or parameter_files = ["a.txt", "b.txt"]
     dvf = "field.mha"               # with a single prior course: the same as the course key
+    inverse_consistency = false     # also register reference -> prior for the inverse-consistency check (doubles
+                                    # the elastix time of each registered course)
+    jacobian_map = false            # write registration/<course>/jacobian.mha (float32, fixed grid)
+    [registration.checks]           # thresholds of the registration checks (accumulate.registration.Tolerances);
+    jacobian_min = 0.5              # a failed check makes the run "needs review" (exit 13)
+    jacobian_max = 2.0
+    inverse_consistency_p95_mm = 2.0
+    dice_min = 0.8
+    uncertainty_p95_mm = 3.0
 
     [warp]
     method = "mass"                 # mass | direct
@@ -156,8 +165,13 @@ class CourseConfig:
 
 @dataclass(frozen=True)
 class RegistrationConfig:
+    """``[registration]``: ``checks`` holds the thresholds given in ``[registration.checks]`` (the rest default)."""
+
     preset: str = "accurate"
     parameter_files: tuple[Path, ...] = ()
+    inverse_consistency: bool = False
+    jacobian_map: bool = False
+    checks: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -350,6 +364,20 @@ def check_settings(settings: Mapping[str, Any], checks: Checks) -> None:
         check_limits(settings["constraints"], checks)
 
 
+def _registration_checks(table: Mapping[str, Any], where: str) -> dict[str, float]:
+    """``[registration.checks]``: thresholds of :class:`accumulate.registration.Tolerances`, checked together."""
+    from .registration import Tolerances
+
+    keys = tuple(Tolerances.__dataclass_fields__)
+    reader = TableReader(table, where, keys)
+    values = {key: reader.number(key) for key in table}
+    try:
+        Tolerances(**values)
+    except AccumulateError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return values
+
+
 def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None = None) -> dict[str, Any]:
     """Validate every section but [[course]]; returns the RunConfig fields they set.
 
@@ -360,7 +388,12 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     where = str(source)
     base = source.parent
     top = TableReader(table, where, SECTIONS)
-    reg = TableReader(top.get("registration", dict, {}), f"{where}: [registration]", ("preset", "parameter_files", "dvf"))
+    reg = TableReader(
+        top.get("registration", dict, {}),
+        f"{where}: [registration]",
+        ("preset", "parameter_files", "dvf", "inverse_consistency", "jacobian_map", "checks"),
+    )
+    registration_checks = _registration_checks(reg.get("checks", dict, {}), f"{where}: [registration.checks]")
     files = tuple((base / p).resolve() for p in reg.get("parameter_files", list, []))
     missing = [str(p) for p in files if not p.exists()]
     if missing:
@@ -392,7 +425,13 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         raise ConfigError(f"{where}: [warp].subsamples must be >= 1, got {subsamples}")
     settings = {
         "source": source,
-        "registration": RegistrationConfig(reg.choice("preset", REGISTRATIONS, "accurate"), files),
+        "registration": RegistrationConfig(
+            reg.choice("preset", REGISTRATIONS, "accurate"),
+            files,
+            inverse_consistency=reg.get("inverse_consistency", bool, False),
+            jacobian_map=reg.get("jacobian_map", bool, False),
+            checks=registration_checks,
+        ),
         "shared_dvf": shared_dvf,
         "warp_method": warp.choice("method", ("mass", "direct"), "mass"),
         "subsamples": subsamples,

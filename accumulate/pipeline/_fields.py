@@ -1,10 +1,17 @@
-"""Stage 3: the displacement field of each prior course (given, identity, rigid or deformable), and its quality."""
+"""Stage 3: the displacement field of each prior course (given, identity, rigid or deformable), its checks and pictures.
+
+With ``[registration] inverse_consistency = true`` each elastix registration is also run the
+other way round (reference -> prior; the elastix time of the course doubles) for the
+inverse-consistency check. The checks (:func:`accumulate.registration.assess`, thresholds from
+``[registration.checks]``) go into the summary; a failed one makes the run "needs review".
+The review pictures are written under ``registration/<course>/pictures/`` of the run's
+(staged) outputs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -14,16 +21,23 @@ from ..geometry import DisplacementField, Grid, Volume
 from ..io import displacement_from_matrix
 from ..names import match_structure
 from ..registration import (
+    Picture,
+    QualityReport,
+    Tolerances,
     assess,
+    choose_rigid_start,
     on_grid,
     preset_files,
     read_field,
     register,
     resample_field,
-    rigid_start,
-    spatial_registrations,
+    review_pictures,
+    write_image,
+    write_png,
 )
 from ._courses import LoadedCourse
+
+_DEFAULTS = RegistrationConfig()
 
 
 def _fixed_grid(reference: LoadedCourse) -> Grid | None:
@@ -31,25 +45,15 @@ def _fixed_grid(reference: LoadedCourse) -> Grid | None:
 
 
 def _rigid_start(prior: LoadedCourse, reference: LoadedCourse) -> tuple[np.ndarray, Path] | None:
-    """The rigid start of ``prior``'s registration: its ``rigid_start`` REG, else one in either export folder."""
-    explicit = prior.config.rigid_start
-    fixed, moving = reference.frame_of_reference_uid, prior.frame_of_reference_uid
-    if not fixed or not moving or fixed == moving:
-        if explicit is not None:
-            raise InputError(
-                f"course '{prior.name}': rigid_start {explicit} cannot be used: the frames of reference of the courses are "
-                f"unknown or the same ({moving} -> {fixed})"
-            )
-        return None
-    if explicit is not None:
-        found = rigid_start([explicit], fixed_frame=fixed, moving_frame=moving)
-        if found is None:
-            raise InputError(
-                f"course '{prior.name}': rigid_start {explicit} is not a spatial REG from frame {moving} to frame {fixed}"
-            )
-        return found
+    """The rigid start of ``prior``'s registration (:func:`accumulate.registration.choose_rigid_start`)."""
     folders = dict.fromkeys(c.config.dicom for c in (prior, reference) if c.config.dicom is not None)
-    return rigid_start(spatial_registrations(*folders), fixed_frame=fixed, moving_frame=moving)
+    return choose_rigid_start(
+        fixed_frame=reference.frame_of_reference_uid,
+        moving_frame=prior.frame_of_reference_uid,
+        explicit=prior.config.rigid_start,
+        search=list(folders),
+        what=f"course '{prior.name}': rigid_start",
+    )
 
 
 def _registered(
@@ -60,8 +64,12 @@ def _registered(
     bodies: Mapping[str, Volume | None],
     workdir: Path,
     progress: Callable[[str], None],
-) -> tuple[DisplacementField, str]:
-    """Register with elastix: the preset's rigid stage alone (``rigid``), a preset, or the configured parameter files."""
+) -> tuple[DisplacementField, str, DisplacementField | None]:
+    """Register with elastix: the preset's rigid stage alone (``rigid``), a preset, or the configured parameter files.
+
+    Returns the field, how it was obtained and, with ``inverse_consistency``, the field of the
+    registration the other way round (on the prior CT's grid), else None.
+    """
     if reference.ct is None or prior.ct is None:
         missing = reference.name if reference.ct is None else prior.name
         raise InputError(
@@ -71,7 +79,7 @@ def _registered(
     start = _rigid_start(prior, reference)
     if mode == "rigid" and start is not None:
         field = displacement_from_matrix(start[0], reference.ct.grid)
-        return field, f"rigid, from the spatial registration {start[1]} (no elastix)"
+        return field, f"rigid, from the spatial registration {start[1]} (no elastix)", None
     workdir.mkdir(parents=True, exist_ok=True)
     if mode == "rigid":
         files, how = (
@@ -82,6 +90,8 @@ def _registered(
         files, how = list(registration.parameter_files), "elastix " + ", ".join(p.name for p in registration.parameter_files)
     else:
         files, how = None, f"elastix preset '{mode}'"
+    if registration.inverse_consistency:
+        progress(f"course '{prior.name}': registering both ways for the inverse-consistency check")
     result = register(
         reference.ct,
         prior.ct,
@@ -92,9 +102,14 @@ def _registered(
         initial_moving_to_fixed=start[0] if start else None,
         output_directory=workdir,
         progress=progress,
+        backward=registration.inverse_consistency,
     )
     how += f", rigid start from {start[1]}" if start else ""
-    return result.field, f"{how}; log {result.log_path}"
+    backward = None
+    if result.backward is not None:
+        backward = result.backward.field
+        how += "; inverse consistency from a second registration the other way round"
+    return result.field, f"{how}; log {result.log_path}", backward
 
 
 def field_for(
@@ -105,8 +120,11 @@ def field_for(
     bodies: Mapping[str, Volume | None],
     workdir: Path,
     progress: Callable[[str], None],
-) -> tuple[DisplacementField, str]:
-    """The field mapping the reference grid onto ``prior`` (elastix convention), and how it was obtained.
+) -> tuple[DisplacementField, str, DisplacementField | None]:
+    """The field mapping the reference grid onto ``prior`` (elastix convention), how it was obtained, and its backward twin.
+
+    The third item is the registration prior -> reference when ``[registration]
+    inverse_consistency`` asked for it and elastix registered the course, else None.
 
     ``mode`` (from the checks' registration plan): ``given`` (the course's ``dvf``), ``none``
     (the identity field on the reference CT grid, else its dose grid), ``rigid``, ``files``
@@ -116,14 +134,20 @@ def field_for(
         field = read_field(prior.config.dvf)
         fixed = _fixed_grid(reference)
         if fixed is None or on_grid(field, fixed):
-            return field, f"given field {prior.config.dvf}"
+            return field, f"given field {prior.config.dvf}", None
         source = f"the displacement field '{prior.config.dvf}' of course '{prior.name}'"
         resampled = resample_field(field, fixed, required=bodies[reference.name].array, source=source)
-        return resampled, f"given field {prior.config.dvf}, resampled from {field.grid.describe()} onto the reference CT grid"
+        how = f"given field {prior.config.dvf}, resampled from {field.grid.describe()} onto the reference CT grid"
+        return resampled, how, None
     if mode == "none":
         grid = _fixed_grid(reference) or reference.dose.grid
-        return DisplacementField.identity(grid, np.float32), "identity (no registration)"
+        return DisplacementField.identity(grid, np.float32), "identity (no registration)", None
     return _registered(prior, reference, mode, registration, bodies, workdir, progress)
+
+
+def tolerances(registration: RegistrationConfig) -> Tolerances:
+    """The thresholds of the registration checks: ``[registration.checks]`` over the documented defaults."""
+    return Tolerances(**registration.checks)
 
 
 def quality(
@@ -132,8 +156,19 @@ def quality(
     prior: LoadedCourse,
     masks_on_ct: Callable[[LoadedCourse], Mapping[str, Volume]],
     bodies: Mapping[str, Volume | None],
-) -> dict[str, Any]:
-    """Registration quality figures (Jacobian, Dice of structures in both courses), as a summary dict."""
+    *,
+    registration: RegistrationConfig = _DEFAULTS,
+    backward: DisplacementField | None = None,
+    uncertainty: Volume | None = None,
+) -> QualityReport:
+    """The registration checks of ``field`` (reference CT grid -> prior CT).
+
+    Jacobian (folding and range inside the reference body), inverse consistency (with
+    ``backward``), Dice of every structure contoured on both CTs (the prior's propagated onto
+    the reference CT, matched by name) and, with a per-voxel ``uncertainty`` map (mm, on the
+    field's grid), its 95th percentile inside each reference structure. Thresholds from
+    ``registration.checks``.
+    """
     body = bodies.get(reference.name)
     region = body if body is not None and body.grid.is_close(field.grid) else None
     structures: dict[str, tuple[Volume, Volume]] = {}
@@ -145,4 +180,51 @@ def quality(
             match = match_structure(moving_masks, name)
             if match.found is not None:
                 structures[name] = (fixed_mask, moving_masks[match.found])
-    return assess(field, region=region, structures=structures or None, oars=oars or None).to_dict()
+    return assess(
+        field,
+        region=region,
+        backward=backward,
+        structures=structures or None,
+        oars=oars or None,
+        uncertainty=uncertainty,
+        tolerances=tolerances(registration),
+    )
+
+
+def review(
+    field: DisplacementField,
+    reference: LoadedCourse,
+    prior: LoadedCourse,
+    report: QualityReport,
+    structures: Mapping[str, Volume],
+    bodies: Mapping[str, Volume | None],
+    folder: Path,
+    *,
+    registration: RegistrationConfig = _DEFAULTS,
+    uncertainty: Volume | None = None,
+) -> list[Picture]:
+    """The review pictures of one course's registration, written as PNG into ``folder`` (none without both CTs).
+
+    ``structures`` are the reference's organs at risk on its CT grid (one picture through each
+    centroid); with ``jacobian_map`` the Jacobian determinant is written as ``jacobian.mha`` beside.
+    """
+    if reference.ct is None or prior.ct is None or not field.grid.is_close(reference.ct.grid):
+        return []
+    body = bodies.get(reference.name)
+    limits = tolerances(registration)
+    pictures = review_pictures(
+        reference.ct,
+        prior.ct,
+        field,
+        report,
+        structures=structures,
+        region=None if body is None else body.array,
+        uncertainty=uncertainty,
+        tolerances=(limits.jacobian_min, limits.jacobian_max),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for picture in pictures:
+        write_png(picture, folder / picture.name)
+    if registration.jacobian_map and report.jacobian is not None:
+        write_image(report.jacobian, folder.parent / "jacobian.mha")
+    return pictures

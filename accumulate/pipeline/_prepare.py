@@ -27,7 +27,7 @@ from ..plausibility import WARNING, Finding
 from ..registration import body_mask
 from ..warp import warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
-from ._fields import field_for, quality
+from ._fields import field_for, quality, review
 from ._parameters import ParameterMaps, parameter_maps
 from ._preflight import CaseChecks, check_case, match_settings_names, overlaps, structure_findings, unused_accepts
 from ._stages import Stages
@@ -67,7 +67,8 @@ class Prepared(Preflight):
     Adds to :class:`Preflight`: ``fields`` (one per prior course, on the reference CT grid),
     ``registration`` (how each field was obtained and its quality figures), ``warped`` prior
     doses on the reference dose grid (Gy, NaN replaced by 0), ``notes`` (what the run had to
-    assume) and ``backend`` (the resolved compute backend).
+    assume), ``backend`` (the resolved compute backend) and ``review`` (each prior course's
+    registration review pictures, also written under ``registration/<course>/pictures/``).
     """
 
     backend: str = "numpy"
@@ -75,6 +76,7 @@ class Prepared(Preflight):
     registration: dict[str, Any] | None = None
     warped: dict[str, Volume] | None = None
     notes: list[str] | None = None
+    review: dict[str, list[Any]] = field(default_factory=dict)
 
     def variant(self, config: RunConfig) -> Prepared:
         """The same courses, fields and warped doses under ``config``'s radiobiology, recovery and constraints.
@@ -189,12 +191,22 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
             ct_masks[course.name] = renamed(found, config.structure_rename, str(course.structures_path), strict=False)
         return ct_masks[course.name]
 
+    pictures: dict[str, list[Any]] = {}
+    checked_names = {m.found for m in checked.checks.matches.values() if m.found}
     for prior in checked.priors:
         mode = checked.checks.registration[prior.name]
-        fields[prior.name], how = field_for(
-            prior, reference, mode, config.registration, checked.bodies, out / "registration" / prior.name, stages.progress
+        workdir = out / "registration" / prior.name
+        fields[prior.name], how, backward = field_for(
+            prior, reference, mode, config.registration, checked.bodies, workdir, stages.progress
         )
-        registration[prior.name] = {"field": how, **quality(fields[prior.name], reference, prior, masks_on_ct, checked.bodies)}
+        report = quality(fields[prior.name], reference, prior, masks_on_ct, checked.bodies,
+                         registration=config.registration, backward=backward)  # fmt: skip
+        registration[prior.name] = {"field": how, **report.to_dict()}
+        if reference.ct is not None and prior.ct is not None:
+            on_ct = masks_on_ct(reference) if reference.structures_path else {}
+            organs = {n: m for n, m in on_ct.items() if n in checked_names} or dict(on_ct)
+            pictures[prior.name] = review(fields[prior.name], reference, prior, report, organs, checked.bodies,
+                                          workdir / "pictures", registration=config.registration)  # fmt: skip
     stages.done()
 
     stages.start("warp prior doses")
@@ -225,4 +237,5 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         registration=registration,
         warped=warped,
         notes=notes,
+        review=pictures,
     )

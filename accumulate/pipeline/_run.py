@@ -91,7 +91,9 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     log.info("configuration %s, backend %s", config.source, backend)
     prepared = prepare(config, out, backend, stages)
     evaluation = evaluate(prepared, stages)
-    status = run_status(evaluation.verdicts, prepared.checks, prepared.notes, config.constraints is not None)
+    status = run_status(
+        evaluation.verdicts, prepared.checks, prepared.notes, config.constraints is not None, prepared.registration
+    )
 
     stages.start("write outputs")
     result = RunResult(

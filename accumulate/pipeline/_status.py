@@ -9,6 +9,11 @@ not met        10     at least one evaluated constraint is not met
 incomplete     12     no constraint failed, but one was not evaluated (structure absent, ambiguous,
                       empty on the grid, metric undefined) or an input could not be checked
                       (no DICOM identity); a green verdict needs both
+needs review   13     a registration check failed (folding, Jacobian range, inverse consistency,
+                      Dice, uncertainty inside an organ at risk: see
+                      :mod:`accumulate.registration`): every verdict rests on that registration,
+                      so none is green until a physicist has reviewed its pictures and approved
+                      it (AAPM TG-132); this state comes before all others
 =============  =====  ===========================================================================
 
 A constraint on a structure that ``[accept] absent_structures`` allows to be missing is
@@ -17,16 +22,18 @@ A constraint on a structure that ``[accept] absent_structures`` allows to be mis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..evaluation import Verdict
 from ..evaluation.verdicts import ACCEPTED_ABSENT, NOT_EVALUATED, NOT_MET, ONE_SIDE
+from ..registration import NEEDS_REVIEW_EXIT_CODE
 from ._preflight import CaseChecks
 
 PASSED, DOSES_ONLY, NOT_MET_STATE, INCOMPLETE = "passed", "doses only", "not met", "incomplete"
-EXIT_CODES = {PASSED: 0, DOSES_ONLY: 0, NOT_MET_STATE: 10, INCOMPLETE: 12}
+NEEDS_REVIEW = "needs review"
+EXIT_CODES = {PASSED: 0, DOSES_ONLY: 0, NOT_MET_STATE: 10, INCOMPLETE: 12, NEEDS_REVIEW: NEEDS_REVIEW_EXIT_CODE}
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class RunStatus:
     """``state`` (see the module docstring), its ``exit_code``, a one-line ``headline`` and the ``reasons`` behind it.
 
     ``warnings`` are what a reviewer must see whatever the state; ``overrides`` every unusual
-    value the configuration accepted (``[accept]``).
+    value the configuration accepted (``[accept]``); ``registration_checks`` one line per
+    registration check of every course: value, threshold, PASS/FAIL.
     """
 
     state: str
@@ -43,6 +51,7 @@ class RunStatus:
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     overrides: tuple[str, ...] = field(default=())
+    registration_checks: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +61,7 @@ class RunStatus:
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             "overrides": list(self.overrides),
+            "registration_checks": list(self.registration_checks),
         }
 
 
@@ -59,10 +69,32 @@ def _describe(v: Verdict) -> str:
     return f"{v.constraint.describe()}: {v.reason}" if v.reason else v.constraint.describe()
 
 
+def _check_lines(registration: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """(every registration check as a line, the failed ones) from the run's per-course registration summaries."""
+    lines, failed = [], []
+    for course, summary in registration.items():
+        for check in summary.get("checks", []):
+            value = check.get("value")
+            shown = "-" if value is None else f"{value:.3g}"
+            line = f"course '{course}': {check['name']} {check['verdict'].upper()}: {shown} (threshold {check['threshold']})"
+            lines.append(line)
+            if check["verdict"] == "fail":
+                failed.append(f"registration check failed: {line}; {check['message']}")
+    return lines, failed
+
+
 def run_status(
-    verdicts: Sequence[Verdict], checks: CaseChecks, notes: Sequence[str] = (), has_constraints: bool = True
+    verdicts: Sequence[Verdict],
+    checks: CaseChecks,
+    notes: Sequence[str] = (),
+    has_constraints: bool = True,
+    registration: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunStatus:
-    """The status of a run from its verdicts, the checks of its inputs and the notes it made."""
+    """The status of a run from its verdicts, the checks of its inputs, the notes it made and its registrations.
+
+    ``registration`` maps each prior course to its registration summary (``QualityReport.to_dict()``
+    entries: ``checks`` with ``name``, ``verdict``, ``value``, ``threshold``, ``message``).
+    """
     scored = [v for v in verdicts if v.constraint.scored]
     failed = [v for v in scored if v.state == NOT_MET]
     skipped = [v for v in scored if v.state == NOT_EVALUATED]
@@ -81,7 +113,15 @@ def run_status(
     reasons = tuple(f"not met: {_describe(v)} (value {v.value:.2f}, limit {v.limit:g})" for v in failed)
     reasons += tuple(f"not evaluated: {_describe(v)}" for v in skipped)
     reasons += tuple(f"not checked: {message}" for message in unverified)
-    if failed:
+    check_lines, check_failures = _check_lines(registration or {})
+    reasons = tuple(check_failures) + reasons
+    if check_failures:
+        state = NEEDS_REVIEW
+        headline = (
+            f"{len(check_failures)} registration check(s) failed: review the registration pictures before using any "
+            f"verdict ({len(failed)} of {len(evaluated)} evaluated constraints not met)"
+        )
+    elif failed:
         state = NOT_MET_STATE
         headline = f"{len(failed)} of {len(evaluated)} evaluated constraints not met"
         if skipped:
@@ -101,4 +141,4 @@ def run_status(
             headline += f"; {len(tiers)} only in a lower tier ({', '.join(sorted({v.tier for v in tiers}))})"
         if accepted or one_side:
             headline += f" ({len(accepted)} absent, {len(one_side)} one side, accepted)"
-    return RunStatus(state, EXIT_CODES[state], headline, reasons, warnings, overrides)
+    return RunStatus(state, EXIT_CODES[state], headline, reasons, warnings, overrides, tuple(check_lines))

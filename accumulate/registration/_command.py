@@ -1,8 +1,10 @@
 """``accumulate register FIXED MOVING --out DVF.mha``: deformable registration with quality checks.
 
 Writes the field (fixed grid, moving point = p + u(p), mm, LPS) and, beside it, a folder
-``<DVF name>_registration/`` with ``elastix.log``, the transform parameter files,
-``jacobian.mha`` and ``quality.json`` (numbers and a verdict per check).
+``<DVF name without its extension>_registration/`` with ``elastix.log``, the transform
+parameter files, ``jacobian.mha``, ``quality.json`` (value, threshold and pass/fail per check)
+and ``pictures/`` (PNG views for review). Body masks are used by default (``auto``), as in a
+run. Exit status 13 ("needs review") when a registration check fails.
 """
 
 from __future__ import annotations
@@ -37,8 +39,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="elastix parameter set in every stage, e.g. MaximumNumberOfIterations=100 (repeatable)",
     )
-    parser.add_argument("--fixed-mask", metavar="MASK|auto", help="fixed body mask file, or 'auto' (thresholded body)")
-    parser.add_argument("--moving-mask", metavar="MASK|auto", help="moving body mask file, or 'auto' (thresholded body)")
+    parser.add_argument(
+        "--fixed-mask",
+        metavar="MASK|auto|none",
+        default="auto",
+        help="fixed body mask file, 'auto' (thresholded body, the default, as in a run) or 'none'",
+    )
+    parser.add_argument(
+        "--moving-mask",
+        metavar="MASK|auto|none",
+        default="auto",
+        help="moving body mask file, 'auto' (thresholded body, the default, as in a run) or 'none'",
+    )
+    parser.add_argument("--no-masks", action="store_true", help="no body masks (the metric samples the whole image)")
     parser.add_argument(
         "--initial-reg", metavar="REG.dcm", help="DICOM spatial registration to start from (default: one found in the CT folders)"
     )
@@ -64,13 +77,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar=("NAME", "FIXED_MASK"),
         help="organ at risk on the fixed CT: folding or inconsistency inside it is flagged (repeatable)",
     )
+    parser.add_argument(
+        "--uncertainty", metavar="MAP.mha", help="per-voxel registration uncertainty (mm) on the fixed grid, for its check"
+    )
     parser.add_argument("--dicom-reg", metavar="REG.dcm", help="also write the field as a DICOM deformable registration")
 
 
 def _mask(option: str | None, ct, body_mask, read_mask):
-    if option is None:
+    if option is None or option == "none":
         return None
     return body_mask(ct) if option == "auto" else read_mask(option, like=ct)
+
+
+def registration_folder(out: Path) -> Path:
+    """``<out without its field extension>_registration`` beside ``out`` (``x0.05.mha`` -> ``x0.05_registration``)."""
+    from ._field_io import FIELD_SUFFIXES
+
+    name = out.name
+    for suffix in sorted((*FIELD_SUFFIXES, ".dcm"), key=len, reverse=True):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return out.parent / f"{name}_registration"
 
 
 def _frame(folder: str) -> str | None:
@@ -81,14 +109,19 @@ def _frame(folder: str) -> str | None:
 
 
 def _initial(args: argparse.Namespace):
-    from ._initial import find_spatial_registration, read_rigid_registration
+    """The rigid start: ``--initial-reg``, else a REG in the CT folders relating their frames (one rule with a run)."""
+    from ._initial import choose_rigid_start
 
     if args.no_initial_reg:
         return None, None
-    path = args.initial_reg or find_spatial_registration(args.fixed, args.moving)
-    if path is None:
-        return None, None
-    return path, read_rigid_registration(path, fixed_frame=_frame(args.fixed), moving_frame=_frame(args.moving))
+    found = choose_rigid_start(
+        fixed_frame=_frame(args.fixed),
+        moving_frame=_frame(args.moving),
+        explicit=args.initial_reg,
+        search=[args.fixed, args.moving],
+        what="--initial-reg",
+    )
+    return (None, None) if found is None else (found[1], found[0])
 
 
 def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
@@ -106,18 +139,28 @@ def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from . import assess, body_mask, read_elastix_points, read_image, read_mask, register, write_field
+    from . import (
+        NEEDS_REVIEW_EXIT_CODE,
+        assess,
+        body_mask,
+        read_elastix_points,
+        read_image,
+        read_mask,
+        register,
+        write_field,
+        write_image,
+        write_pictures,
+    )
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     out = Path(args.out)
-    folder = out.parent / (out.name.split(".")[0] + "_registration")
+    folder = registration_folder(out)
     fixed, moving = read_image(args.fixed), read_image(args.moving)
-    fixed_mask = _mask(args.fixed_mask, fixed, body_mask, read_mask)
-    moving_mask = _mask(args.moving_mask, moving, body_mask, read_mask)
+    masks = ("none", "none") if args.no_masks else (args.fixed_mask, args.moving_mask)
+    fixed_mask = _mask(masks[0], fixed, body_mask, read_mask)
+    moving_mask = _mask(masks[1], moving, body_mask, read_mask)
     reg_path, initial = _initial(args)
     if reg_path is not None:
         progress(f"starting from the spatial registration {reg_path}")
@@ -128,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=progress,
     )
+    if args.inverse_consistency:
+        progress("registering both ways for the inverse-consistency check")
     result = register(
         fixed,
         moving,
@@ -135,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         moving_mask=moving_mask,
         initial_moving_to_fixed=initial,
         output_directory=folder,
+        backward=args.inverse_consistency,
         **options,
     )
     for path in (str(out), args.dicom_reg):
@@ -142,47 +188,43 @@ def run(args: argparse.Namespace) -> int:
             _write_dicom(result.field, path, args)
         elif path:
             write_field(result.field, path)
-    backward = None
-    if args.inverse_consistency:
-        progress("registering the other way round for the inverse-consistency check")
-        backward = register(
-            moving,
-            fixed,
-            fixed_mask=moving_mask,
-            moving_mask=fixed_mask,
-            initial_moving_to_fixed=None if initial is None else np.linalg.inv(initial),
-            output_directory=folder / "backward",
-            **options,
-        ).field
+    backward = None if result.backward is None else result.backward.field
     landmarks = None
     if args.landmarks:
         landmarks = (read_elastix_points(args.landmarks[0], fixed.grid), read_elastix_points(args.landmarks[1], moving.grid))
     structures = {name: (read_mask(f, like=fixed), read_mask(m, like=moving)) for name, f, m in args.structure}
     oars = {name: read_mask(path, like=fixed) for name, path in args.oar}
-    report = assess(result.field, region=fixed_mask, backward=backward, landmarks=landmarks, structures=structures, oars=oars)
+    uncertainty = None
+    if args.uncertainty:
+        uncertainty = read_image(args.uncertainty, quantity="uncertainty", unit="mm")
+        fixed.grid.require_same(uncertainty.grid, f"the uncertainty map '{args.uncertainty}' and the fixed CT")
+    report = assess(
+        result.field,
+        region=fixed_mask,
+        backward=backward,
+        landmarks=landmarks,
+        structures=structures,
+        oars=oars,
+        uncertainty=uncertainty,
+    )
     run_info = {
         "fixed": str(args.fixed),
         "moving": str(args.moving),
         "field": str(out),
         "preset": None if args.parameters else args.preset,
         "parameter_files": args.parameters,
+        "masks": list(masks),
         "initial_registration": None if reg_path is None else str(reg_path),
         "stage_seconds": dict(result.stage_seconds),
     }
     report.write_json(folder / "quality.json", registration=run_info)
-    _write_jacobian(result.field, folder / "jacobian.mha")
+    write_image(report.jacobian, folder / "jacobian.mha")
+    contours = {name: pair[0] for name, pair in structures.items()} | oars
+    region = None if fixed_mask is None else fixed_mask.array
+    options = {"structures": contours, "region": region, "uncertainty": uncertainty}
+    write_pictures(folder / "pictures", fixed, moving, result.field, report, **options)
     for check in report.checks:
-        print(f"{check.name:<28} {check.verdict.upper():<5} {check.message}")
-    print(f"overall: {report.verdict.upper()}; field: {out}; log, Jacobian map and quality.json in {folder}")
-    return 0
-
-
-def _write_jacobian(field, path: Path) -> None:
-    """Write the Jacobian determinant map of ``field`` as a float32 image on the fixed grid."""
-    import itk
-    import numpy as np
-
-    from . import jacobian_determinant
-
-    jac = jacobian_determinant(field)
-    itk.imwrite(jac.with_array(jac.array.astype(np.float32)).to_itk(), str(path), compression=True)
+        print(f"{check.name:<28} {check.verdict.upper():<5} {check.message} (threshold: {check.threshold})")
+    verdict = "PASS" if report.verdict == "pass" else "NEEDS REVIEW"
+    print(f"overall: {verdict}; field: {out}; log, Jacobian map, pictures and quality.json in {folder}")
+    return 0 if report.verdict == "pass" else NEEDS_REVIEW_EXIT_CODE

@@ -2,16 +2,24 @@
 
 Each parameter file is one stage (rigid -> affine -> B-spline in the presets); the stages run one
 after the other, each starting from the transforms before it, so progress can be shown per stage.
-Elastix writes its log to a file in the output directory, never to the console.
+Elastix runs in a child process (:mod:`._worker`), so that a crash inside elastix is a
+RegistrationError naming the stage, never a dead command; the images go to it as raw
+MetaImage files (no compression, no ITK in this process). Elastix writes its log to a file in
+the output directory, never to the console.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,8 @@ from .._resources import resource_dir
 from ..errors import InputError, RegistrationError
 from ..geometry import DisplacementField, Grid, Volume
 from ._initial import initial_transform_map
+from ._parameter_files import parameter_maps, write_parameter_file
+from ._vector_files import read_vector_file, write_scalar_meta
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +58,16 @@ class RegistrationResult:
         Holds ``elastix.log`` and ``TransformParameters.<i>.txt``.
     stage_seconds : tuple of (str, float)
         Wall time of each stage, in order.
+    backward : RegistrationResult or None
+        With ``register(..., backward=True)``: the registration the other way round (fixed and
+        moving swapped; its field on the moving grid), in ``output_directory / "backward"``.
     """
 
     field: DisplacementField
     parameter_maps: tuple[dict[str, tuple[str, ...]], ...]
     output_directory: Path
     stage_seconds: tuple[tuple[str, float], ...]
+    backward: RegistrationResult | None = None
 
     @property
     def log_path(self) -> Path:
@@ -72,29 +86,6 @@ def preset_files(preset: str) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"unknown elastix preset '{preset}'; choose one of {presets()} or give parameter files")
     return sorted(folder.glob("*.txt"))
-
-
-def _parameter_maps(files: Sequence[Any], overrides: Mapping[str, Any]) -> list[dict[str, list[str]]]:
-    import itk
-
-    maps = []
-    for path in map(Path, files):
-        if not path.is_file():
-            raise InputError(f"elastix parameter file '{path}' does not exist")
-        obj = itk.ParameterObject.New()
-        try:
-            obj.ReadParameterFile(str(path))
-        except RuntimeError as exc:
-            raise InputError(f"could not parse elastix parameter file '{path}': {exc}") from None
-        entries = {k: list(v) for k, v in obj.GetParameterMap(0).items()}
-        if "Transform" not in entries:
-            raise InputError(f"elastix parameter file '{path}' names no (Transform ...)")
-        for key, value in overrides.items():
-            entries[key] = [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
-        maps.append(entries)
-    if not maps:
-        raise InputError("no elastix parameter files given")
-    return maps
 
 
 def _check_inputs(fixed: Volume, moving: Volume, masks: Mapping[str, Volume | None], moving_to_fixed: Any) -> None:
@@ -120,59 +111,59 @@ def _check_inputs(fixed: Volume, moving: Volume, masks: Mapping[str, Volume | No
         )
 
 
-def _uchar(mask: Volume) -> Any:
-    return mask.with_array(np.ascontiguousarray(np.asarray(mask.to_numpy().array) > 0, dtype=np.uint8)).to_itk()
+def _worker_command(job: Path) -> list[str]:
+    """The child process that runs elastix (``accumulate.registration._worker``)."""
+    return [sys.executable, "-m", "accumulate.registration._worker", str(job)]
 
 
-def _failure(stage: str, exc: Exception, stage_log: Path, log_file: Path) -> RegistrationError:
-    """A RegistrationError with elastix's own reason (its last ``Description:`` line, from the stage log)."""
-    text = stage_log.read_text(encoding="utf-8", errors="replace") if stage_log.exists() else ""
-    lines = (text + "\n" + str(exc)).splitlines()
-    reasons = [line.split("Description:", 1)[1].strip() for line in lines if "Description:" in line]
-    detail = reasons[-1] if reasons else str(exc).strip().splitlines()[-1]
-    hint = ""
-    if "outside" in detail.lower():
-        hint = "; the images or masks barely overlap: check the initial alignment (a DICOM REG start) and the masks"
-    return RegistrationError(f"elastix stage '{stage}' failed: {detail}{hint}. Full log: {log_file}")
+def _crash(returncode: int, out: Path) -> RegistrationError:
+    """The error for a worker killed by a signal (elastix crashed) or exiting without a result."""
+    stage_file = out / "current_stage"
+    stage = stage_file.read_text(encoding="utf-8") if stage_file.exists() else "start-up"
+    try:
+        how = f"signal {signal.Signals(-returncode).name}" if returncode < 0 else f"exit status {returncode}"
+    except ValueError:
+        how = f"signal {-returncode}"
+    return RegistrationError(
+        f"elastix crashed during '{stage}' ({how}); no field was produced. Try other parameters (another metric, "
+        f"fewer threads) and see the log: {out / LOG_NAME}"
+    )
 
 
-def _run_stage(
-    fixed: Any, moving: Any, entries: dict, masks: tuple[Any, Any], initial: Any, out: Path, index: int, threads: int | None
-) -> Any:
-    import itk
+def _run_worker(jobs: list[dict[str, Any]], out: Path, report: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run the elastix worker on ``jobs`` (one ITK import), relaying its progress; each job's ``result.json``.
 
-    obj = itk.ParameterObject.New()
-    obj.AddParameterMap(entries)
-    method = itk.ElastixRegistrationMethod.New(fixed, moving)
-    method.SetParameterObject(obj)
-    if masks[0] is not None:
-        method.SetFixedMask(masks[0])
-    if masks[1] is not None:
-        method.SetMovingMask(masks[1])
-    if initial is not None:
-        method.SetInitialTransformParameterObject(initial)
-    method.SetLogToConsole(False)
-    method.SetLogToFile(True)
-    method.SetOutputDirectory(str(out))
-    method.SetLogFileName(f"elastix.stage{index}.log")
-    if threads:
-        method.SetNumberOfThreads(int(threads))
-    method.Update()
-    return method.GetTransformParameterObject()
+    A job that elastix refused gives ``{"failure": {"stage": ..., "reason": ...}}``; a crash
+    (the worker killed by a signal, or gone without results) raises RegistrationError.
+    """
+    from ._worker import RESULT_NAME
 
-
-def _dense_field(fixed_itk: Any, transforms: Any, grid: Grid, out: Path) -> DisplacementField:
-    """The dense field on the fixed grid; transformix writes its files into ``out`` (never the working directory)."""
-    import itk
-
-    transformix = itk.TransformixFilter.New(fixed_itk)
-    transformix.SetTransformParameterObject(transforms)
-    transformix.ComputeDeformationFieldOn()
-    transformix.SetLogToConsole(False)
-    transformix.SetOutputDirectory(str(out))
-    transformix.Update()
-    array = np.array(itk.array_view_from_image(transformix.GetOutputDeformationField()), dtype=np.float32, copy=True)
-    return DisplacementField(array, grid)
+    job_path = out / "job.json"
+    job_path.write_text(json.dumps({"jobs": jobs}), encoding="utf-8")
+    results = [Path(job["output_directory"]) / RESULT_NAME for job in jobs]
+    for path in results:
+        path.unlink(missing_ok=True)
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    child = subprocess.Popen(_worker_command(job_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    extra = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        line = line.rstrip("\n")
+        if line.startswith(("registration stage", "elastix loaded")):
+            report(line)
+        elif line.strip():
+            extra.append(line)
+    returncode = child.wait()
+    done = [json.loads(path.read_text(encoding="utf-8")) for path in results if path.exists()]
+    if returncode == 1 and done and "failure" in done[-1]:
+        return done
+    if returncode != 0 or len(done) < len(jobs):
+        if extra:
+            log.error("elastix worker output:\n%s", "\n".join(extra[-20:]))
+        raise _crash(returncode, Path(jobs[len(done) if len(done) < len(jobs) else -1]["output_directory"]))
+    return done
 
 
 def register(
@@ -188,6 +179,7 @@ def register(
     output_directory: Any = None,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    backward: bool = False,
 ) -> RegistrationResult:
     """Register the moving (prior-course) CT to the fixed (re-irradiation) CT with elastix.
 
@@ -212,6 +204,9 @@ def register(
         Worker threads for elastix (all cores if omitted).
     progress : callable, optional
         Called with one line per stage start and end (default: the module logger at INFO).
+    backward : bool
+        Also register the other way round (moving -> fixed, masks swapped, the inverse start) in
+        the same elastix process, for the inverse-consistency check: ``result.backward``.
 
     Returns
     -------
@@ -223,43 +218,65 @@ def register(
     RegistrationError
         Images that do not overlap, an empty mask, an elastix failure or a non-finite field.
     """
-    import itk
-
     files = list(parameter_files) if parameter_files else preset_files(preset)
-    maps = _parameter_maps(files, overrides or {})
+    maps = parameter_maps(files, overrides or {})
     _check_inputs(fixed, moving, {"fixed mask": fixed_mask, "moving mask": moving_mask}, initial_moving_to_fixed)
     out = Path(output_directory) if output_directory is not None else Path(tempfile.mkdtemp(prefix="accumulate-elastix-"))
     out.mkdir(parents=True, exist_ok=True)
-    report = progress or log.info
-    fixed_itk, moving_itk = fixed.to_itk().astype(itk.F), moving.to_itk().astype(itk.F)
-    masks = (_uchar(fixed_mask) if fixed_mask is not None else None, _uchar(moving_mask) if moving_mask is not None else None)
-    transforms = None
-    if initial_moving_to_fixed is not None:
-        transforms = itk.ParameterObject.New()
-        transforms.AddParameterMap(initial_transform_map(initial_moving_to_fixed))
-    seconds = []
+    inputs = out / "inputs"
+    images = {}
+    for key, volume, kind in (("fixed", fixed, np.float32), ("moving", moving, np.float32),
+                              ("fixed_mask", fixed_mask, np.uint8), ("moving_mask", moving_mask, np.uint8)):  # fmt: skip
+        if volume is not None:
+            array = np.asarray(volume.to_numpy().array)
+            array = array > 0 if kind is np.uint8 else array
+            volume = volume.with_array(np.ascontiguousarray(array, dtype=kind))
+            images[key] = str(write_scalar_meta(volume, inputs / f"{key}.mha"))
+    common = {"maps": maps, "stage_names": [_STAGE_NAMES.get(m["Transform"][0], m["Transform"][0]) for m in maps],
+              "threads": threads}  # fmt: skip
+    initial = None if initial_moving_to_fixed is None else np.asarray(initial_moving_to_fixed, dtype=float)
+    jobs = [{**common, "output_directory": str(out), "initial": None if initial is None else initial_transform_map(initial),
+             **images}]  # fmt: skip
+    if backward:
+        swapped = {"fixed": images["moving"], "moving": images["fixed"]}
+        swapped.update({f"{a}_mask": images[f"{b}_mask"] for a, b in (("fixed", "moving"), ("moving", "fixed"))
+                        if f"{b}_mask" in images})  # fmt: skip
+        (out / "backward").mkdir(exist_ok=True)
+        inverse = None if initial is None else initial_transform_map(np.linalg.inv(initial))
+        jobs.append({**common, "output_directory": str(out / "backward"), "initial": inverse, **swapped})
     try:
-        for index, entries in enumerate(maps, start=1):
-            name = _STAGE_NAMES.get(entries["Transform"][0], entries["Transform"][0])
-            report(f"registration stage {index}/{len(maps)}: {name} ...")
-            start = time.perf_counter()
-            try:
-                transforms = _run_stage(fixed_itk, moving_itk, entries, masks, transforms, out, index, threads)
-            except RuntimeError as exc:
-                raise _failure(name, exc, out / f"elastix.stage{index}.log", out / LOG_NAME) from None
-            seconds.append((name, time.perf_counter() - start))
-            report(f"registration stage {index}/{len(maps)}: {name} done in {seconds[-1][1]:.1f} s")
+        results = _run_worker(jobs, out, progress or log.info)
     finally:
-        _collect_logs(out, len(maps))
-    field = _dense_field(fixed_itk, transforms, fixed.grid, out)
+        shutil.rmtree(inputs, ignore_errors=True)
+        (out / "job.json").unlink(missing_ok=True)
+        for job in jobs:
+            _collect_logs(Path(job["output_directory"]), len(maps))
+    grids = (fixed.grid, moving.grid)
+    done = [_result(job, result, grid) for job, result, grid in zip(jobs, results, grids, strict=False)]
+    return done[0] if len(done) == 1 else replace(done[0], backward=done[1])
+
+
+def _result(job: dict[str, Any], result: dict[str, Any], grid: Grid) -> RegistrationResult:
+    """The RegistrationResult of one worker job (its field on ``grid``), or the RegistrationError elastix gave."""
+    from ._worker import FIELD_NAME, RESULT_NAME
+
+    out = Path(job["output_directory"])
+    if "failure" in result:
+        stage, detail = result["failure"]["stage"], result["failure"]["reason"]
+        hint = ""
+        if "outside" in detail.lower():
+            hint = "; the images or masks barely overlap: check the initial alignment (a DICOM REG start) and the masks"
+        raise RegistrationError(f"elastix stage '{stage}' failed: {detail}{hint}. Full log: {out / LOG_NAME}")
+    loaded = read_vector_file(out / FIELD_NAME)
+    (out / FIELD_NAME).unlink()
+    (out / RESULT_NAME).unlink()
+    field = DisplacementField(loaded.array, grid)
     if not np.isfinite(field.array).all():
         raise RegistrationError(f"the optimisation diverged: the field holds NaN/inf values. Full log: {out / LOG_NAME}")
-    parameter_maps = tuple(
-        {k: tuple(v) for k, v in transforms.GetParameterMap(i).items()} for i in range(transforms.GetNumberOfParameterMaps())
-    )
-    for i, entries in enumerate(parameter_maps):
-        _write_parameter_file(entries, out / f"TransformParameters.{i}.txt")
-    return RegistrationResult(field, parameter_maps, out, tuple(seconds))
+    maps = tuple({k: tuple(v) for k, v in m.items()} for m in result["parameter_maps"])
+    for i, entries in enumerate(maps):
+        write_parameter_file(entries, out / f"TransformParameters.{i}.txt")
+    return RegistrationResult(field, maps, out, tuple((name, float(t)) for name, t in result["stage_seconds"]))
 
 
 def _collect_logs(out: Path, stages: int) -> None:
@@ -273,17 +290,3 @@ def _collect_logs(out: Path, stages: int) -> None:
                 part.unlink()
     for info in out.glob("IterationInfo.*.txt"):
         info.unlink()
-
-
-def _write_parameter_file(entries: Mapping[str, Sequence[str]], path: Path) -> None:
-    """Write one elastix parameter map as a parameter file: ``(Key value ...)``, text values quoted."""
-
-    def token(value: str) -> str:
-        try:
-            float(value)
-        except ValueError:
-            return f'"{value}"'
-        return value
-
-    lines = [f"({key} {' '.join(token(v) for v in values)})" for key, values in sorted(entries.items())]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -17,7 +17,8 @@ IMAGE_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".nii.gz")
 def read_image(path: Any, *, quantity: str = "hu", unit: str = "HU") -> Volume:
     """A scalar 3-D image as a Volume: a DICOM CT folder (``accumulate.io.read_ct``) or an MHA/NRRD/NIfTI file.
 
-    Geometry is LPS mm (ITK converts NRRD/NIfTI's RAS to LPS on reading).
+    Geometry is LPS mm (ITK converts NRRD/NIfTI's RAS to LPS on reading). Values are float32.
+    MetaImage files (``.mha``/``.mhd``) are read without ITK.
     """
     path = Path(path)
     if path.is_dir():
@@ -28,16 +29,32 @@ def read_image(path: Any, *, quantity: str = "hu", unit: str = "HU") -> Volume:
         raise InputError(f"image '{path}' does not exist; give a DICOM CT folder or an MHA/NRRD/NIfTI file")
     if not path.name.lower().endswith(IMAGE_SUFFIXES):
         raise InputError(f"image '{path}' has an unknown format; use a DICOM CT folder or one of {', '.join(IMAGE_SUFFIXES)}")
-    import itk
+    if path.name.lower().endswith((".mha", ".mhd")):
+        from ._vector_files import read_scalar_meta
 
-    try:
-        image = itk.imread(str(path), itk.F)
-    except (RuntimeError, OSError) as exc:
-        raise InputError(f"could not read image '{path}': {exc}".strip()) from None
-    volume = Volume.from_itk(image, quantity=quantity, unit=unit)
+        stored = read_scalar_meta(path, quantity=quantity, unit=unit)
+        volume = stored.with_array(np.asarray(stored.array, dtype=np.float32))
+    else:
+        import itk
+
+        try:
+            image = itk.imread(str(path), itk.F)
+        except (RuntimeError, OSError) as exc:
+            raise InputError(f"could not read image '{path}': {exc}".strip()) from None
+        volume = Volume.from_itk(image, quantity=quantity, unit=unit)
     if not np.isfinite(volume.array).all():
         raise InputError(f"image '{path}' contains NaN or infinite values")
     return volume
+
+
+def write_image(volume: Volume, path: Any) -> Path:
+    """Write a scalar volume as a MetaImage file (``.mha``, zlib level 1; no ITK), e.g. the Jacobian map."""
+    from ._vector_files import write_scalar_meta
+
+    path = Path(path)
+    if not path.name.lower().endswith(".mha"):
+        raise InputError(f"cannot write '{path}': scalar images are written as .mha")
+    return write_scalar_meta(volume, path, compress=True)
 
 
 def read_mask(path: Any, like: Volume | None = None) -> Volume:

@@ -92,6 +92,42 @@ def rigid_start(candidates: Any, *, fixed_frame: str, moving_frame: str) -> tupl
     return None
 
 
+def choose_rigid_start(
+    *, fixed_frame: str | None, moving_frame: str | None, explicit: Any = None, search: Any = (), what: str = "the REG"
+) -> tuple[np.ndarray, Path] | None:
+    """The one rule for the rigid start of a registration: ``(moving_to_fixed, path)`` or None.
+
+    Used by ``accumulate register`` and by a run's registration stage.
+
+    - CTs in the same frame of reference: no start (they are aligned already); an ``explicit``
+      REG is then refused (InputError).
+    - An ``explicit`` REG must relate the moving frame to the fixed frame (InputError otherwise);
+      when a frame is unknown (image files without DICOM), the REG is read as it stands (it must
+      then register a single frame besides its own).
+    - Else the first REG among the files of the ``search`` folders that relates the two frames
+      (REGs of other frames, e.g. an MR fusion, are passed over); None when the frames are unknown.
+
+    ``what`` names the REG's source in errors (e.g. ``"course 'prior': rigid_start"``).
+    """
+    if fixed_frame and moving_frame and fixed_frame == moving_frame:
+        if explicit is not None:
+            raise InputError(
+                f"{what} {explicit} cannot be used: both CTs are in the same frame of reference {fixed_frame} "
+                "(they are aligned already)"
+            )
+        return None
+    if explicit is not None:
+        if not fixed_frame or not moving_frame:
+            return read_rigid_registration(explicit, fixed_frame=fixed_frame, moving_frame=moving_frame), Path(explicit)
+        found = rigid_start([explicit], fixed_frame=fixed_frame, moving_frame=moving_frame)
+        if found is None:
+            raise InputError(f"{what} {explicit} is not a spatial REG from frame {moving_frame} to frame {fixed_frame}")
+        return found
+    if not fixed_frame or not moving_frame:
+        return None
+    return rigid_start(spatial_registrations(*search), fixed_frame=fixed_frame, moving_frame=moving_frame)
+
+
 def initial_transform_map(moving_to_fixed: Any) -> dict[str, list[str]]:
     """An elastix parameter map for the affine transform fixed -> moving, the inverse of ``moving_to_fixed``.
 

@@ -21,13 +21,14 @@ def jacobian_determinant(field: DisplacementField) -> Volume:
 
     Derivatives are central differences in LPS mm (one-sided at the grid border), with the
     grid's direction cosines. 1 is volume-preserving, < 1 compression, <= 0 folding
-    (the map is not invertible there).
+    (the map is not invertible there). Computed in float32 (a field of float32 vectors holds
+    no more; the determinant is good to about 1e-6) to halve the memory and time.
 
     Returns
     -------
-    Volume (nz, ny, nx), quantity ``"jacobian"``, unit ``"1"``.
+    Volume (nz, ny, nx) of float32, quantity ``"jacobian"``, unit ``"1"``.
     """
-    u = np.asarray(field.to_numpy().array, dtype=float)
+    u = np.asarray(field.to_numpy().array, dtype=np.float32)
     grid = field.grid
     spacing_zyx = grid.spacing_mm[::-1]
     # d u_c / d (index axis a, in mm), a in x, y, z order; then d u / d p = that @ direction^T
@@ -38,13 +39,13 @@ def jacobian_determinant(field: DisplacementField) -> Volume:
             along.append(np.zeros_like(u))
         else:
             along.append(np.gradient(u, spacing_zyx[axis_array], axis=axis_array))
-    d = grid.direction_matrix
-    # J[c][b] = delta_cb + sum_a along[a][..., c] * d[b, a], written out (np.linalg.det per voxel is slow)
-    j = [[sum(along[a][..., c] * d[b, a] for a in range(3) if d[b, a] != 0) + (1.0 if b == c else 0.0) for b in range(3)]
+    d = grid.direction_matrix.tolist()  # Python floats: the products stay float32
+    # J[c][b] = delta_cb + sum_a along[a][..., c] * d[b][a], written out (np.linalg.det per voxel is slow)
+    j = [[sum(along[a][..., c] * d[b][a] for a in range(3) if d[b][a] != 0) + (1.0 if b == c else 0.0) for b in range(3)]
          for c in range(3)]  # fmt: skip
     det = (j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1]) - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
            + j[0][2] * (j[1][0] * j[2][1] - j[1][1] * j[2][0]))  # fmt: skip
-    return Volume(np.asarray(det, dtype=float), grid, "jacobian", "1")
+    return Volume(np.asarray(det, dtype=np.float32), grid, "jacobian", "1")
 
 
 def inverse_consistency_error(forward: DisplacementField, backward: DisplacementField) -> Volume:

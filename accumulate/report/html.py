@@ -25,7 +25,7 @@ th{background:#f2f2f2} td.num{text-align:right;font-variant-numeric:tabular-nums
 .onesideallowed{background:#e8f0c8} .notapplicable{color:#888} .reported{background:#eef3fb} .warn{background:#fff3c4}
 .acceptable{background:#fff3c4} .fail,.exceeded{background:#f8d0d0}
 .notevaluated{background:#fde7c2} .absentaccepted{color:#777}
-.banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px}
+.banner{padding:8px 12px;font-weight:bold;display:inline-block;border-radius:4px} .needsreview{background:#f7b267}
 .incomplete{background:#ffcf70} .dosesonly{background:#e4e4e4} .passed{background:#9fdc9f} .notmet{background:#f29c9c}
 .panel{border:2px solid #e0a000;background:#fff8e6;padding:6px 12px;margin:10px 0;font-size:13px}
 .panel h3{margin:4px 0;font-size:14px} .panel.reasons{border-color:#c04040;background:#fdeeee}
@@ -190,6 +190,7 @@ def _banner(summary: Mapping[str, Any]) -> str:
     if pdf.get("wanted") and not pdf.get("written") and pdf.get("reason"):
         parts.append(_panel("report.pdf was NOT written", [pdf.get("reason", "unknown reason")], "pdf"))
     parts.append(_panel("Why", status.get("reasons", []), "reasons"))
+    parts.append(_panel("Registration checks (value, threshold)", status.get("registration_checks", [])))
     parts.append(_panel("Warnings", summary.get("warnings", status.get("warnings", [])), "warnings"))
     parts.append(_panel("Accepted overrides ([accept])", status.get("overrides", [])))
     return "\n".join(p for p in parts if p)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..atomic import write_json_atomic
 from ..errors import GeometryError
+from ..registration import report_figures
 from .dvhs import dvh_section
 from .html import write_report
 from .pdf import pdf_wanted, print_pdf
@@ -65,7 +66,8 @@ def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_
     summary["pdf"] = {"wanted": wanted, "written": False, "file": None,
                       "reason": None if wanted else "switched off ([report] pdf = false or ACCUMULATE_PDF=0)"}  # fmt: skip
     summary["outputs"] = {**summary["outputs"], "dvh": "dvh.csv", "report": "report.html", "summary": "summary.json"}
-    files["report"] = write_report(out / "report.html", summary, sections)
+    figures = [f for pictures in result.prepared.review.values() for f in report_figures(pictures)]  # registration review
+    files["report"] = write_report(out / "report.html", summary, sections, figures)
     rendered, rendered_cpu = time.perf_counter(), time.process_time()
     if wanted:
         reason = print_pdf(files["report"], out / "report.pdf")
@@ -76,7 +78,7 @@ def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_
         else:
             summary["pdf"]["reason"] = reason
             summary["warnings"].append(f"report.pdf was NOT written: {reason}")
-            files["report"] = write_report(out / "report.html", summary, sections)
+            files["report"] = write_report(out / "report.html", summary, sections, figures)
     summary["report_s"] = {"html": round(rendered - started, 2), "html_cpu": round(rendered_cpu - started_cpu, 2),
                            "pdf": round(time.perf_counter() - rendered, 2)}  # fmt: skip
     result.summary = summary

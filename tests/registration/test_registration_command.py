@@ -94,6 +94,8 @@ def test_register_command_end_to_end(small_ct, tmp_path, capsys):
     cube[25:40, 30:50, 20:40] = 1  # the same voxels on both grids: the same anatomy
     for name, grid_of in (("gtv_fixed.mha", small_ct), ("gtv_moving.mha", moving)):
         itk.imwrite(Volume(cube, grid_of.grid, "mask", "1").to_itk(), str(tmp_path / name))
+    # a structure contoured 10 voxels off on the prior CT: its Dice (about 0.5) fails the check -> needs review (13)
+    itk.imwrite(Volume(np.roll(cube, 10, axis=2), moving.grid, "mask", "1").to_itk(), str(tmp_path / "off_moving.mha"))
     parser = argparse.ArgumentParser()
     _command.configure(parser)
     args = parser.parse_args(
@@ -122,28 +124,39 @@ def test_register_command_end_to_end(small_ct, tmp_path, capsys):
             "gtv",
             str(tmp_path / "gtv_fixed.mha"),
             str(tmp_path / "gtv_moving.mha"),
+            "--structure",
+            "off",
+            str(tmp_path / "gtv_fixed.mha"),
+            str(tmp_path / "off_moving.mha"),
             "--oar",
             "cord",
             str(tmp_path / "gtv_fixed.mha"),
         ]
     )
-    assert _command.run(args) == 0
+    assert _command.run(args) == 13
     field = read_field(tmp_path / "dvf.mha", fixed_grid=small_ct.grid)
     p = small_ct.grid.world_coordinates()
     expected = (p - origin) @ rotation.T + new_origin - p
     assert np.percentile(np.linalg.norm(field.array - expected, axis=-1), 95) < 0.5
     quality = json.loads((tmp_path / "dvf_registration" / "quality.json").read_text())
     checks = {c["name"]: c for c in quality["checks"]}
-    assert checks["jacobian"]["verdict"] == "pass" and abs(checks["jacobian"]["values"]["min"] - 1) < 0.02
+    assert checks["folding"]["verdict"] == "pass" and checks["folding"]["value"] == 0
+    assert checks["jacobian_range"]["verdict"] == "pass" and abs(checks["jacobian_range"]["values"]["min"] - 1) < 0.02
+    assert checks["jacobian_range"]["threshold"] == "0.5 <= J <= 2 inside the body"
     assert checks["inverse_consistency"]["values"]["p95_mm"] < 0.5
     tre = checks["target_registration_error"]["values"]
     assert tre["n"] == 3 and tre["max_mm"] < 0.5
-    assert checks["dice:gtv"]["values"]["dice"] > 0.95
-    assert quality["verdict"] == "pass" and quality["warnings"] == []
+    assert checks["dice:gtv"]["values"]["dice"] > 0.95 and checks["dice:gtv"]["verdict"] == "pass"
+    assert checks["dice:off"]["values"]["dice"] < 0.6 and checks["dice:off"]["verdict"] == "fail"
+    assert [c["name"] for c in quality["checks"] if c["verdict"] != "pass"] == ["dice:off"]
+    assert quality["verdict"] == "fail" and quality["warnings"] == []
+    assert quality["registration"]["masks"] == ["auto", "auto"]
+    pictures = sorted(p.name for p in (tmp_path / "dvf_registration" / "pictures").iterdir())
+    assert pictures == ["jacobian.png", "review_cord.png", "review_gtv.png", "review_off.png"]
     assert (tmp_path / "dvf_registration" / "elastix.log").exists() and (tmp_path / "dvf_registration" / "jacobian.mha").exists()
     captured = capsys.readouterr()
     assert "starting from the spatial registration" in captured.err and "stage 1/1: rigid" in captured.err
-    assert "dice:gtv" in captured.out and "overall: PASS" in captured.out
+    assert "dice:gtv" in captured.out and "overall: NEEDS REVIEW" in captured.out and "threshold: Dice >= 0.8" in captured.out
     assert quality["registration"]["initial_registration"].endswith("reg.dcm")
 
 
