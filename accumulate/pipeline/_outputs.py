@@ -3,7 +3,8 @@
 DICOM (see ``_dicom_outputs`` for what each says it is): cumulative_eqd2.dcm (EFFECTIVE),
 cumulative_physical.dcm, warped_<course>.dcm and remaining_dose.dcm, on the reference dose grid
 in the reference frame of reference; field_<course>.dcm (deformable REG) beside
-field_<course>.mha; remaining_dose_nolimit.mha and remaining_dose_regions.dcm (RTSTRUCT).
+field_<course>.mha; remaining_dose_nolimit.mha and remaining_dose_regions.dcm (RTSTRUCT); uncertainty_<eqdx>.mha
+(the DIR uncertainty band's width, see ``_uncertainty``).
 Tables: dvh.csv and summary.json. A page: report.html.
 """
 
@@ -24,6 +25,7 @@ from ..geometry import Volume
 from ..io._atomic import write_json_atomic, write_text_atomic
 from ..report import Figure, axial_slice_rgb, dvh_svg, write_report
 from ._dicom_outputs import remaining_dose_cap, write_dicom_outputs
+from ._uncertainty import add_uncertainty, write_uncertainty
 
 if TYPE_CHECKING:
     from ._run import RunResult
@@ -111,6 +113,7 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
     x = config.reference_dose_per_fraction
 
     files.update(write_dicom_outputs(result))
+    files.update(write_uncertainty(result.uncertainty, out, quantity))
     _write_dvh_csv(out / "dvh.csv", dvhs, keys)
     files["dvh"] = out / "dvh.csv"
 
@@ -162,6 +165,7 @@ def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None
         "stages_s": dict(stage_seconds),
         "outputs": {key: path.name for key, path in files.items()},
     }
+    add_uncertainty(summary, result.uncertainty)
     result.summary = summary
     write_json_atomic(out / "summary.json", summary)
     files["summary"] = out / "summary.json"

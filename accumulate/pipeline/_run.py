@@ -28,6 +28,7 @@ from ._outputs import write_outputs
 from ._prepare import Prepared, prepare
 from ._stages import Stages
 from ._status import RunStatus, run_status
+from ._uncertainty import Uncertainty, dir_uncertainty
 
 log = logging.getLogger("accumulate")
 
@@ -53,6 +54,7 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
     prepared: Prepared | None = field(default=None, repr=False)
     evaluation: Evaluation | None = field(default=None, repr=False)
+    uncertainty: Uncertainty | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -72,7 +74,7 @@ def run(
     Outputs (in ``output_dir``, default the configuration's ``[output] dir``) appear together or
     not at all: ``cumulative_eqd2.dcm`` (``cumulative_eqd<x>.dcm`` for another reference dose per
     fraction), ``cumulative_physical.dcm``, ``warped_<course>.dcm``, ``remaining_dose.dcm``,
-    ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html`` and ``accumulate.log``.
+    ``field_<course>.mha``, ``uncertainty_eqd2.mha`` (with ``[uncertainty] method = "shift"``), ``dvh.csv``, ``summary.json``, ``report.html`` and ``accumulate.log``.
 
     Raises
     ------
@@ -121,6 +123,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     log.info("configuration %s, backend %s", config.source, backend)
     prepared = prepare(config, out, backend, stages)
     evaluation = evaluate(prepared, stages)
+    uncertainty = dir_uncertainty(prepared, evaluation, stages)
     status = run_status(evaluation.verdicts, prepared.checks, prepared.notes, config.constraints is not None)
 
     stages.start("write outputs")
@@ -136,6 +139,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
         status,
         prepared=prepared,
         evaluation=evaluation,
+        uncertainty=uncertainty,
     )
     try:
         write_outputs(result, stages.seconds)

@@ -103,6 +103,8 @@ VERDICT_COLUMNS = (
     "note",
     "source",
 )
+#: With [uncertainty] method = "shift": the plausible range under the shift bound and the robust verdict.
+ROBUST_COLUMNS = ("value_range", "robust_verdict")
 REPORTED_COLUMNS = ("structure", "metric", "kind", "scope", "quantity", "value", "limit", "verdict", "note", "source")
 
 
@@ -138,7 +140,8 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
         f'<p class="small">{html.escape(summary.get("subtitle", ""))}</p>',
         banner,
         "<h2>Constraints</h2>",
-        table_html(scored, VERDICT_COLUMNS, "verdict") if scored else "<p>No constraint set was given.</p>",
+        table_html(scored, VERDICT_COLUMNS + ROBUST_COLUMNS * any("robust_verdict" in v for v in scored), "verdict")
+        if scored else "<p>No constraint set was given.</p>",
     ]
     if reported:
         parts += ["<h3>Reported, not scored: guidance, observations and risk classes</h3>",
