@@ -50,7 +50,11 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "accurate-g8": ("accurate", {"FinalGridSpacingInPhysicalUnits": "8.0 8.0 8.0", "GridSpacingSchedule": "4.0 2.0 1.0"}),
     "accurate-4lev": (
         "accurate",
-        {"NumberOfResolutions": "4", "ImagePyramidSchedule": "4 4 2  2 2 1  1 1 1  1 1 1", "GridSpacingSchedule": "8.0 4.0 2.0 1.0"},
+        {
+            "NumberOfResolutions": "4",
+            "ImagePyramidSchedule": "4 4 2  2 2 1  1 1 1  1 1 1",
+            "GridSpacingSchedule": "8.0 4.0 2.0 1.0",
+        },
     ),
 }
 
@@ -58,7 +62,8 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 def _stats(errors: np.ndarray) -> dict[str, float]:
     if errors.size == 0:
         return {"mean_mm": None, "p95_mm": None, "n": 0}
-    return {"mean_mm": round(float(errors.mean()), 3), "p95_mm": round(float(np.percentile(errors, 95)), 3), "n": int(errors.size)}
+    p95 = float(np.percentile(errors, 95))
+    return {"mean_mm": round(float(errors.mean()), 3), "p95_mm": round(p95, 3), "n": int(errors.size)}
 
 
 def variant_files(preset: str, changes: dict[str, str], folder: Path) -> list[Path]:
@@ -129,7 +134,8 @@ def _demons(case, threads=2):
     method.SetOptimizerScalesFromPhysicalShift()
     method.SetShrinkFactorsPerLevel([4, 2, 1])
     method.SetSmoothingSigmasPerLevel([2, 1, 0])
-    initial = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(3), sitk.CenteredTransformInitializerFilter.GEOMETRY)
+    geometry = sitk.CenteredTransformInitializerFilter.GEOMETRY
+    initial = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(3), geometry)
     method.SetInitialTransform(initial, inPlace=False)
     affine = sitk.AffineTransform(method.Execute(fixed, moving).GetNthTransform(0))
     moved = sitk.Resample(moving, fixed, affine, sitk.sitkLinear, -1000.0)
@@ -206,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "note": "shared machine (2 cores, several sessions): times are under contention, see load_average"},
         "itk_elastix_load_seconds": round(load_seconds, 1),
-        "evaluation": f"|u_found - u_true| over body voxels whose true moving point is > {args.margin} mm inside the CT; high/low "
-        "gradient: the fixed CT's gradient (Gaussian 2 mm) above/below its body median",
+        "evaluation": f"|u_found - u_true| over body voxels whose true moving point is > {args.margin} mm inside the CT; "
+        "high/low gradient: the fixed CT's gradient (Gaussian 2 mm) above/below its body median",
         "variants": {name: {"preset": p, "bspline_changes": c} for name, (p, c) in VARIANTS.items()},
         "cases": {},
     }  # fmt: skip

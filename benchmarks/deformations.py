@@ -122,7 +122,8 @@ def true_field(fixed: Volume, settings: Deformation, body: np.ndarray) -> tuple[
     centres: dict[str, np.ndarray] = {}
     if settings.shrink_fraction:
         centres["shrink"] = _inside_point(body, fixed, rng, 2.0 * settings.shrink_sigma_mm)
-        u += settings.shrink_fraction * (points - centres["shrink"]) * _blob(points, centres["shrink"], settings.shrink_sigma_mm)[..., None]
+        weight = _blob(points, centres["shrink"], settings.shrink_sigma_mm)[..., None]
+        u += settings.shrink_fraction * (points - centres["shrink"]) * weight
     centre = grid.world_from_index((np.asarray(grid.shape, float) - 1.0) / 2.0)
     rotation = _rotation(settings.rotation_deg)
     u += (points - centre) @ (rotation - np.eye(3)).T + np.asarray(settings.translation_mm, float)

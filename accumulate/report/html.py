@@ -141,7 +141,8 @@ def render_report(summary: Mapping[str, Any], figures: Sequence[Figure] = ()) ->
         banner,
         "<h2>Constraints</h2>",
         table_html(scored, VERDICT_COLUMNS + ROBUST_COLUMNS * any("robust_verdict" in v for v in scored), "verdict")
-        if scored else "<p>No constraint set was given.</p>",
+        if scored
+        else "<p>No constraint set was given.</p>",
     ]
     if reported:
         parts += ["<h3>Reported, not scored: guidance, observations and risk classes</h3>",
