@@ -47,6 +47,9 @@ DATA = ROOT / "tests" / "data" / "elastix-lung" / "3DCT_lung.mha"
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "fast-it1000": ("fast", {"MaximumNumberOfIterations": "1000"}),
     "fast-it600-s4000": ("fast", {"MaximumNumberOfIterations": "600", "NumberOfSpatialSamples": "4000"}),
+    "fast-g16": ("fast", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0"}),
+    "fast-g16-it500": ("fast", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0", "MaximumNumberOfIterations": "500"}),
+    "accurate-g16": ("accurate", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0"}),
     "accurate-g8": ("accurate", {"FinalGridSpacingInPhysicalUnits": "8.0 8.0 8.0", "GridSpacingSchedule": "4.0 2.0 1.0"}),
     "accurate-4lev": (
         "accurate",
