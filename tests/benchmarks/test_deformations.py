@@ -77,7 +77,9 @@ def test_fast_preset_with_body_masks_recovers_a_30mm_field(small_ct, tmp_path):
     error = np.linalg.norm(np.asarray(found.field.array, float) - np.asarray(case.true_field.array, float), axis=-1)
     before = np.linalg.norm(np.asarray(case.true_field.array, float), axis=-1)[body]
     high, low = gradient_regions(small_ct, body)
-    print(f"before {before.mean():.2f}; body {error[body].mean():.2f} / {np.percentile(error[body], 95):.2f} mm; "
-          f"high {error[high].mean():.2f}, low {error[low].mean():.2f}")
+    print(
+        f"before {before.mean():.2f}; body {error[body].mean():.2f} / {np.percentile(error[body], 95):.2f} mm; "
+        f"high {error[high].mean():.2f}, low {error[low].mean():.2f}"
+    )
     assert np.percentile(error[body], 95) <= 4.5 and error[body].mean() <= 2.0
     assert error[body].mean() <= 0.25 * before.mean()
