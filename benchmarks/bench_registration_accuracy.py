@@ -50,6 +50,16 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "fast-g16": ("fast", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0"}),
     "fast-g16-it500": ("fast", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0", "MaximumNumberOfIterations": "500"}),
     "accurate-g16": ("accurate", {"FinalGridSpacingInPhysicalUnits": "16.0 16.0 16.0"}),
+    "accurate-s20000": ("accurate", {"NumberOfSpatialSamples": "20000"}),
+    "accurate-be1": (
+        "accurate",
+        {
+            "Registration": '"MultiMetricMultiResolutionRegistration"',
+            "Metric": '"AdvancedNormalizedCorrelation" "TransformBendingEnergyPenalty"',
+            "Metric0Weight": "1.0",
+            "Metric1Weight": "1.0",
+        },
+    ),
     "accurate-g8": ("accurate", {"FinalGridSpacingInPhysicalUnits": "8.0 8.0 8.0", "GridSpacingSchedule": "4.0 2.0 1.0"}),
     "accurate-4lev": (
         "accurate",

@@ -51,6 +51,12 @@ def _config(case, folder, *, dvf, radius, limit=None, warp="mass"):
     metric = "Dmax"
     limit = {limit:.4f}
     source = "test: between the analytic nominal and worst-case values"
+    [[constraints.constraint]]
+    id = "chiasm"
+    structure = "Chiasm"
+    metric = "D0.03cc"
+    limit = 50.0
+    source = "test: a structure the phantom does not have"
     """
     )
     text = f"""
@@ -116,6 +122,8 @@ def test_robust_verdict_flips_with_the_radius_and_the_band_vanishes_at_zero(case
     assert 1 <= row["scenarios_not_met"] < 15 and row["scenarios"] == 15
     assert row["value_range"][1] == pytest.approx(worst, abs=0.3)
     assert row["value_range"][0] <= row["value"] <= row["value_range"][1]
+    absent = summary["constraints"][1]
+    assert absent["state"] == "not evaluated" and absent["robust_verdict"] is None and absent["value_range"] is None
     width = read_image(tmp_path / "out" / "uncertainty_eqd2.mha").array
     assert width.min() >= 0 and width.max() == pytest.approx(summary["uncertainty"]["band_max_gy"], abs=1e-3)
     assert summary["uncertainty"]["method"] == "shift" and "value_range" in (tmp_path / "out" / "report.html").read_text()
