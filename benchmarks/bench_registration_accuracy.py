@@ -72,6 +72,15 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+#: The intensity changes between the courses (``--changes``): all of them, none, or one kind.
+CHANGES = {
+    "all": {"bolus_hu": 150.0, "shrink_fraction": 0.15, "weight_loss_mm": 5.0},
+    "none": {},
+    "weight_loss": {"weight_loss_mm": 5.0},
+    "bolus_shrink": {"bolus_hu": 150.0, "shrink_fraction": 0.15},
+}
+
+
 def _stats(errors: np.ndarray) -> dict[str, float]:
     if errors.size == 0:
         return {"mean_mm": None, "p95_mm": None, "n": 0}
@@ -117,7 +126,7 @@ def _elastix_default(case, threads=2):
             entries["WriteResultImage"] = ["false"]
             obj.AddParameterMap(entries)
             path = Path(folder) / f"{index}_{name}.txt"
-            obj.WriteParameterFile(obj.GetParameterMap(0), str(path))
+            obj.WriteParameterFile(str(path))
             files.append(path)
         return _elastix(case, files=files, threads=threads)
 
@@ -210,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amplitude", type=float, default=8.0, help="largest smooth displacement in the body, mm")
     parser.add_argument("--methods", nargs="+", default=["fast", "fast+masks", "accurate", "accurate+masks", "demons"])
     parser.add_argument("--variants", nargs="*", default=[], choices=[f"{v}{m}" for v in VARIANTS for m in ("", "+masks")])
+    parser.add_argument("--changes", default="all", choices=list(CHANGES), help="intensity changes between the courses")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--margin", type=float, default=10.0, help="mm from the CT's border left out of the error")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "registration_accuracy.json"))
@@ -232,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     for correlation in args.correlations:
         settings = Deformation(correlation_mm=correlation, amplitude_mm=args.amplitude, rotation_deg=(1.0, -1.0, 2.0),
-                               translation_mm=(4.0, -3.0, 5.0), noise_hu=20.0, bolus_hu=150.0, shrink_fraction=0.15,
-                               weight_loss_mm=5.0, seed=int(correlation))  # fmt: skip
+                               translation_mm=(4.0, -3.0, 5.0), noise_hu=20.0, seed=int(correlation),
+                               **CHANGES[args.changes])  # fmt: skip
         case = deform(fixed, settings)
         margin_voxels = -args.margin / max(fixed.grid.spacing_mm)
         body = case.body & fixed.grid.contains_world(case.true_field.moving_points(), margin_voxels=margin_voxels)
@@ -251,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                    **_evaluate(found, case, regions)}  # fmt: skip
             print(f"{correlation:.0f} mm {name}: {json.dumps(row)}", flush=True)
             entry["methods"][name] = row
-        result["cases"][f"{correlation:g}mm"] = entry
+        result["cases"][f"{correlation:g}mm" + ("" if args.changes == "all" else f", changes: {args.changes}")] = entry
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
