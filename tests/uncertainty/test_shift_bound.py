@@ -8,8 +8,11 @@ the same voxel centres the analytic values are taken at.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +168,25 @@ def test_band_covers_the_true_cumulative_eqd2_under_a_registration_error(case, t
     assert missed.mean() >= 0.02  # the error is visible: a test that could fail
     assert overall >= 0.99 and of_missed >= 0.98
     assert of_missed_small <= 0.8  # a radius below the error does not cover it
+
+
+def test_each_prior_course_errs_on_its_own(case, tmp_path):
+    # The prior export twice (the second a copy with its own plan and dose UIDs): two courses with the same dose and
+    # field, no recovery. Cumulative EQD2 = EQD2(D1) + EQD2(D2) + EQD2(reirr), each course's envelope on its own, so the
+    # two-course band is exactly twice the one-course band in every voxel.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
+    from case_copies import another_course
+
+    second = another_course(case.prior.folder, tmp_path / "second", plan_date=dt.date(2023, 2, 1))
+    one = run(_config(case, tmp_path, dvf=case.true_field_path, radius=3.0, warp="direct"), progress=lambda line: None)
+    text = (tmp_path / "run_3.0.toml").read_text()
+    extra = f'[[course]]\nname = "second"\ndicom = "{second}"\ndvf = "{case.true_field_path}"\n'
+    path = tmp_path / "two.toml"
+    text = text.replace(f'[registration]\ndvf = "{case.true_field_path}"\n', "")
+    text = text.replace(f'dicom = "{case.prior.folder}"\n', f'dicom = "{case.prior.folder}"\ndvf = "{case.true_field_path}"\n')
+    path.write_text(extra + text.replace(f'dir = "{tmp_path / "out"}"', f'dir = "{tmp_path / "out2"}"'))
+    two = run(path, progress=lambda line: None)
+    width_one, width_two = one.uncertainty.band.array, two.uncertainty.band.array
+    assert width_one.max() > 5.0  # the prior course's gradients give a band
+    np.testing.assert_allclose(width_two, 2.0 * width_one, rtol=1e-9, atol=1e-9)
+    assert two.summary["uncertainty"]["scenarios"] == 15
