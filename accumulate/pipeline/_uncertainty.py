@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 from ..density import density_from_ct
 from ..geometry import Volume
 from ..io import write_itk_volume
+from ..radiobiology.maps import OCCUPANCY_THRESHOLD
 from ..uncertainty import COVERING_COSINE, robust_rows, shift_vectors, shifted
 from ..warp import warp_dose
 from ._evaluate import Evaluation, evaluate
@@ -43,7 +44,8 @@ class Uncertainty:
 
     ``lower`` and ``upper`` (Gy or Gy(RBE), the run's EQDx on the reference dose grid) are the
     per-voxel envelopes of the cumulative EQDx; ``rows`` holds the robust keys of each verdict of the
-    run, in its order (see :func:`accumulate.uncertainty.robust_rows`); ``seconds`` the wall time.
+    run, in its order (see :func:`accumulate.uncertainty.robust_rows`); ``seconds`` the wall time;
+    ``structure_band_gy`` the widest band (Gy) inside each reference structure (its voxels on the dose grid).
     """
 
     method: str
@@ -53,6 +55,7 @@ class Uncertainty:
     upper: Volume
     rows: list[dict[str, Any]]
     seconds: float
+    structure_band_gy: dict[str, float] = field(default_factory=dict)
 
     @property
     def band(self) -> Volume:
@@ -70,6 +73,7 @@ class Uncertainty:
             "band": f"per voxel, the {quantity.upper()} of the lowest and highest warped prior dose over the scenarios, each "
             "prior course on its own (uncertainty_" + quantity + ".mha: the band's width, Gy)",
             "band_max_gy": round(float(band.max()), 3),
+            "band_max_gy_by_structure": {name: round(value, 3) for name, value in self.structure_band_gy.items()},
             "robust_verdict": "met in every scenario (the same shift for all prior courses) or not met in k of n; 'worst case "
             "exceeds limit': the metric of the voxelwise upper envelope is over the limit",
             "covers": f"registration errors up to about {COVERING_COSINE:.2f} x the radius where the dose is locally linear",
@@ -112,11 +116,14 @@ def dir_uncertainty(prepared: Prepared, nominal: Evaluation, stages: Stages | No
         warped = {name: prepared.warped[name].with_array(a) for name, a in arrays.items()}
         envelopes[key] = evaluate(replace(prepared, warped=warped))
     rows = robust_rows(nominal.verdicts, scenario_verdicts, envelopes["lower"].verdicts, envelopes["upper"].verdicts)
+    width = envelopes["upper"].cumulative.array - envelopes["lower"].cumulative.array
+    inside = {name: np.asarray(mask.array, dtype=float) >= OCCUPANCY_THRESHOLD for name, mask in prepared.masks.items()}
+    structure_band = {name: float(width[voxels].max()) for name, voxels in inside.items() if voxels.any()}
     seconds = time.perf_counter() - start
     log.info("DIR uncertainty: %d shift scenarios of %.1f mm in %.1f s", len(shifts), config.uncertainty_radius_mm, seconds)
     stages.done()
     return Uncertainty(config.uncertainty_method, config.uncertainty_radius_mm, shifts, envelopes["lower"].cumulative,
-                       envelopes["upper"].cumulative, rows, seconds)  # fmt: skip
+                       envelopes["upper"].cumulative, rows, seconds, structure_band)  # fmt: skip
 
 
 def write_uncertainty(uncertainty: Uncertainty | None, out: Path, quantity: str) -> dict[str, Path]:

@@ -129,6 +129,8 @@ def test_robust_verdict_flips_with_the_radius_and_the_band_vanishes_at_zero(case
     assert absent["state"] == "not evaluated" and absent["robust_verdict"] is None and absent["value_range"] is None
     width = read_image(tmp_path / "out" / "uncertainty_eqd2.mha").array
     assert width.min() >= 0 and width.max() == pytest.approx(summary["uncertainty"]["band_max_gy"], abs=1e-3)
+    in_mandible = summary["uncertainty"]["band_max_gy_by_structure"]["Mandible"]
+    assert in_mandible == pytest.approx(width[mandible].max(), abs=1e-3) and in_mandible > 0
     assert summary["uncertainty"]["method"] == "shift" and "value_range" in (tmp_path / "out" / "report.html").read_text()
 
     # r = 0: every scenario is the nominal; the band has no width and the verdict is met in every scenario
