@@ -16,7 +16,12 @@ pipeline gives them), variants of a preset's B-spline stage (``--variants``), el
 affine + B-spline maps, and SimpleITK's diffeomorphic demons after a Mattes-MI affine.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/bench_registration_accuracy.py`` (writes
-``benchmarks/results/registration_accuracy.json``).
+``benchmarks/results/registration_accuracy.json``; the stored one with ``--methods fast fast+masks
+accurate+masks demons``). ``registration_accuracy_multimetric.json``: ``--methods elastix-default
+--variants accurate-be1+masks --threads 0`` (two metrics with an explicit thread count segfault in
+elastix: ``--threads 0`` leaves ITK's default). ``registration_accuracy_changes_<c>.json``:
+``--correlations 30 --methods fast fast+masks --changes <c>``. ``registration_accuracy_variants.json``:
+the ``--variants`` runs, merged.
 """
 
 from __future__ import annotations
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=["fast", "fast+masks", "accurate", "accurate+masks", "demons"])
     parser.add_argument("--variants", nargs="*", default=[], choices=[f"{v}{m}" for v in VARIANTS for m in ("", "+masks")])
     parser.add_argument("--changes", default="all", choices=list(CHANGES), help="intensity changes between the courses")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="elastix/SimpleITK threads (0: their default)")
     parser.add_argument("--margin", type=float, default=10.0, help="mm from the CT's border left out of the error")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "registration_accuracy.json"))
     args = parser.parse_args(argv)
