@@ -150,7 +150,8 @@ def _demons(case, threads=2):
     """SimpleITK: Mattes-MI affine (3 levels), then diffeomorphic demons on a 3-level pyramid (sigma 1.5 voxels)."""
     import SimpleITK as sitk
 
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    if threads:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     fixed, moving = _to_sitk(case.fixed), _to_sitk(case.moving)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(32)
