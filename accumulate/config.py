@@ -64,6 +64,10 @@ Paths are relative to the configuration file. Every error names the file and the
     end_caps = "full"               # full: the end contours' slabs reach half a plane spacing beyond; half: they stop
     # resolution_mm = 0.5           # default: from each structure's size (0.2-1 mm, coarser for large organs)
 
+    [uncertainty]                   # the registration's uncertainty carried into the dose and verdicts
+    method = "none"                 # none | shift: the prior dose shifted within a sphere (accumulate.uncertainty)
+    radius_mm = 3.0                 # the sphere's radius (3 mm: the search radius of clinical review tools)
+
     [output]
     dir = "out"
 
@@ -112,6 +116,7 @@ SECTIONS = (
     "constraints",
     "structures",
     "dvh",
+    "uncertainty",
     "output",
     "report",
     "run",
@@ -141,6 +146,8 @@ REGISTRATIONS = ("none", "rigid", *PRESETS)
 BACKENDS = CHOICES
 OVERLAPS = ("shared", "own")
 DVH_METHODS = ("structure", "grid")
+#: [uncertainty] methods: none, or the shift bound (accumulate.uncertainty).
+UNCERTAINTY_METHODS = ("none", "shift")
 #: [accept] keys that are not values of a check.
 ACCEPT_FLAGS = ("absent_structures", "patient_ids", "unverified_identity")
 
@@ -192,6 +199,8 @@ class RunConfig:
     dvh_method: str = "structure"
     dvh_end_caps: str = "full"
     dvh_resolution_mm: float | None = None
+    uncertainty_method: str = "none"
+    uncertainty_radius_mm: float = 3.0
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
@@ -417,6 +426,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     rename_table = structures.get("rename", dict, {})
     rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
     dvh = TableReader(top.get("dvh", dict, {}), f"{where}: [dvh]", ("method", "end_caps", "resolution_mm"))
+    uncertainty = TableReader(top.get("uncertainty", dict, {}), f"{where}: [uncertainty]", ("method", "radius_mm"))
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     report = TableReader(top.get("report", dict, {}), f"{where}: [report]", ("pdf",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
@@ -443,6 +453,8 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         "dvh_method": dvh.choice("method", DVH_METHODS, "structure"),
         "dvh_end_caps": dvh.choice("end_caps", ("full", "half"), "full"),
         "dvh_resolution_mm": dvh.number("resolution_mm"),
+        "uncertainty_method": uncertainty.choice("method", UNCERTAINTY_METHODS, "none"),
+        "uncertainty_radius_mm": uncertainty.number("radius_mm", 3.0, strict=False),
         "recovery": _recovery(top.get("recovery", dict, {}), where),
         "constraints": _constraints(top.get("constraints", dict), where, base),
         "structure_rename": {old: rename.get(old, str) for old in rename_table},

@@ -2,7 +2,8 @@
 
 A run keeps its preparation (courses read, fields, warped doses) in ``RunResult.prepared``;
 :func:`evaluate` re-runs only the voxelwise stages (EQD2, recovery, remaining dose, DVHs,
-verdicts) on it under other radiobiology settings: ``evaluate(result.prepared.variant(other))``.
+verdicts) on it under other radiobiology settings: ``evaluate(result.prepared.variant(other))``;
+:func:`dir_uncertainty` the registration-uncertainty bound (``[uncertainty]``) on it.
 """
 
 from ._command import print_summary
@@ -12,6 +13,7 @@ from ._prepare import Preflight, Prepared, preflight
 from ._result import RunResult
 from ._run import run
 from ._status import RunStatus, run_status
+from ._uncertainty import Uncertainty, dir_uncertainty
 
 __all__ = [
     "Evaluation",
@@ -19,6 +21,8 @@ __all__ = [
     "Prepared",
     "RunResult",
     "RunStatus",
+    "Uncertainty",
+    "dir_uncertainty",
     "evaluate",
     "preflight",
     "print_summary",

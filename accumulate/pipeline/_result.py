@@ -12,6 +12,7 @@ from ..geometry import Volume
 from ._evaluate import Evaluation
 from ._prepare import Prepared
 from ._status import RunStatus
+from ._uncertainty import Uncertainty
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RunResult:
     files: dict[str, Path] = field(default_factory=dict)
     prepared: Prepared | None = field(default=None, repr=False)
     evaluation: Evaluation | None = field(default=None, repr=False)
+    uncertainty: Uncertainty | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:

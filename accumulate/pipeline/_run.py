@@ -25,6 +25,7 @@ from ._prepare import prepare
 from ._result import RunResult
 from ._stages import Stages
 from ._status import run_status
+from ._uncertainty import dir_uncertainty
 
 log = logging.getLogger("accumulate")
 
@@ -41,8 +42,8 @@ def run(
     Outputs (in ``output_dir``, default the configuration's ``[output] dir``) appear together or
     not at all: ``cumulative_eqd2.dcm`` (``cumulative_eqd<x>.dcm`` for another reference dose per
     fraction), ``cumulative_physical.dcm``, ``warped_<course>.dcm``, ``remaining_dose.dcm``,
-    ``field_<course>.mha``, ``dvh.csv``, ``summary.json``, ``report.html``, ``report.pdf`` (where Chromium could print it)
-    and ``accumulate.log``.
+    ``field_<course>.mha``, ``uncertainty_eqd2.mha`` (``[uncertainty] method = "shift"``), ``dvh.csv``,
+    ``summary.json``, ``report.html``, ``report.pdf`` (where Chromium could print it) and ``accumulate.log``.
 
     Raises
     ------
@@ -91,6 +92,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
     log.info("configuration %s, backend %s", config.source, backend)
     prepared = prepare(config, out, backend, stages)
     evaluation = evaluate(prepared, stages)
+    uncertainty = dir_uncertainty(prepared, evaluation, stages)
     status = run_status(
         evaluation.verdicts, prepared.checks, prepared.notes, config.constraints is not None, prepared.registration
     )
@@ -108,6 +110,7 @@ def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], N
         status,
         prepared=prepared,
         evaluation=evaluation,
+        uncertainty=uncertainty,
     )
     try:
         write_outputs(result, stages.seconds)

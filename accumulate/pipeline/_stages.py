@@ -13,7 +13,7 @@ class Stages:
     """Announces and times the stages of a run; ``seconds`` maps each stage name to its wall time (s)."""
 
     NAMES = ("read courses", "structures and parameter maps", "displacement fields", "warp prior doses",
-             "EQD2, recovery and remaining dose", "DVHs and constraints", "write outputs")  # fmt: skip
+             "EQD2, recovery and remaining dose", "DVHs and constraints", "DIR uncertainty", "write outputs")  # fmt: skip
 
     def __init__(self, progress: Callable[[str], None]) -> None:
         self.progress, self.seconds, self._started, self._index = progress, {}, 0.0, 0

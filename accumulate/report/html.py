@@ -131,6 +131,8 @@ def definitions_html(mapping: Mapping[str, Any]) -> str:
 
 
 VERDICT_COLUMNS = ("structure", "metric", "scope", "value", "limit", "margin", "unit", "verdict", "reason", "note", "source")
+#: With [uncertainty] method = "shift": the plausible range under the shift bound and the robust verdict.
+ROBUST_COLUMNS = ("value_range", "robust_verdict")
 REPORTED_COLUMNS = ("structure", "metric", "kind", "scope", "value", "limit", "unit", "verdict", "note", "source")
 SCRIPT = """
 document.querySelectorAll('.chooser[data-group]').forEach(function (chooser) {
@@ -257,7 +259,9 @@ def render_report(summary: Mapping[str, Any], sections: Sequence[str] = (), figu
         _banner(summary),
         _identification(summary),
         "<h2>Constraints</h2>",
-        table_html(scored, VERDICT_COLUMNS, "verdict") if scored else "<p>No constraint set was given.</p>",
+        table_html(scored, VERDICT_COLUMNS + ROBUST_COLUMNS * any("robust_verdict" in v for v in scored), "verdict")
+        if scored
+        else "<p>No constraint set was given.</p>",
     ]
     if reported:
         parts += ["<h3>Reported, not scored: guidance, observations and risk classes</h3>",

@@ -23,7 +23,7 @@ from ..evaluation import Verdict
 
 if TYPE_CHECKING:
     from ..config import RunConfig
-    from ..pipeline import RunResult
+    from ..pipeline import RunResult, Uncertainty
 
 #: The DVH metrics of every structure in summary.json and the cohort tables (Gy, in each row's quantity).
 SUMMARY_METRICS = ("Dmax", "D0.03cc", "Dmean")
@@ -184,6 +184,16 @@ def _assumptions(result: RunResult, cap_gy: float) -> dict[str, Any]:
     }
 
 
+def add_uncertainty(summary: dict[str, Any], uncertainty: Uncertainty | None) -> None:
+    """Add the robust keys to summary.json's constraint rows (in the verdicts' order) and its ``uncertainty`` section."""
+    if uncertainty is None:
+        summary["uncertainty"] = {"method": "none"}
+        return
+    for row, robust in zip(summary["constraints"], uncertainty.rows, strict=True):
+        row.update(robust)
+    summary["uncertainty"] = uncertainty.summary(summary["quantity"])
+
+
 def build_summary(result: RunResult, stage_seconds: Mapping[str, float], cap_gy: float) -> dict[str, Any]:
     """The content of summary.json for a run (``cap_gy``: the remaining dose's no-limit cap, Gy)."""
     config, prepared, evaluation = result.config, result.prepared, result.evaluation
@@ -192,7 +202,7 @@ def build_summary(result: RunResult, stage_seconds: Mapping[str, float], cap_gy:
     patient = ident["patient"]
     rbe = any(c.config.rbe != 1.0 or c.dose.unit == "Gy(RBE)" for c in prepared.courses)
     who = f"{patient['name'] or 'unnamed'} ({patient['id']})" if patient.get("id") else "patient not identified"
-    return {
+    summary = {
         "title": f"Re-irradiation dose accumulation: {who}",
         "subtitle": f"reference course '{reference.name}'; configuration {config.source.name}; generated "
         f"{dt.datetime.now().isoformat(timespec='seconds')}",
@@ -224,3 +234,5 @@ def build_summary(result: RunResult, stage_seconds: Mapping[str, float], cap_gy:
         "stages_s": dict(stage_seconds),
         "outputs": {key: path.name for key, path in result.files.items()},
     }
+    add_uncertainty(summary, result.uncertainty)
+    return summary
