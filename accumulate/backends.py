@@ -228,13 +228,21 @@ def available_backends() -> list[str]:
     return [name for name in NAMES if _probe(name) is None]
 
 
+@functools.cache
+def _warn_broken(name: str, reason: str) -> None:
+    """Warn once per process that ``auto`` passes over an installed but broken backend (later passes: debug)."""
+    log.warning("backend 'auto' passes over '%s': %s", name, reason)
+
+
 def _resolve_auto() -> str:
     for name in AUTO_ORDER:
         problem = _probe(name)
         if problem is None:
             log.debug("backend 'auto' resolved to '%s'", name)
             return name
-        (log.warning if problem.broken else log.debug)("backend 'auto' passes over '%s': %s", name, problem.reason)
+        if problem.broken:
+            _warn_broken(name, problem.reason)
+        log.debug("backend 'auto' passes over '%s': %s", name, problem.reason)
     raise BackendUnavailable("no compute backend can run here (not even numpy)")  # pragma: no cover
 
 

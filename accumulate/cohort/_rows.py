@@ -69,9 +69,10 @@ def _registration(registration: Mapping[str, Any], structure: str) -> dict[str, 
         verdicts.append(course.get("verdict"))
         for check in course.get("checks", []):
             values = check.get("values", {})
-            if check["name"] == "jacobian":
+            if check["name"] == "jacobian_range":
                 low.append(values["min"])
                 high.append(values["max"])
+            elif check["name"] == "folding":
                 folded += int(values.get("folded_voxels", 0))
             elif check["name"] == f"dice:{structure}":
                 dice.append(values["dice"])

@@ -88,7 +88,7 @@ def run(
 
 
 def _run(config: RunConfig, out: Path, backend: str, progress: Callable[[str], None]) -> RunResult:
-    stages = Stages(progress)
+    stages = Stages(progress, skipped=("DIR uncertainty",) if config.uncertainty_method == "none" else ())
     log.info("configuration %s, backend %s", config.source, backend)
     prepared = prepare(config, out, backend, stages)
     evaluation = evaluate(prepared, stages)
