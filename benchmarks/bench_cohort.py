@@ -96,9 +96,9 @@ def main() -> None:
                     "mode": mode,
                     "workers": workers,
                     "patients": result.ran,
-                    "run_s": round(result.run_seconds, 2),
+                    "run_s": round(result.run_s, 2),
                     "total_s": round(total, 2),
-                    "patients_per_minute": round(60 * result.ran / result.run_seconds, 2),
+                    "patients_per_minute": round(60 * result.ran / result.run_s, 2),
                     "patient_s_median": round(statistics.median(per_patient.values()), 2),
                     "patient_s_max": round(max(per_patient.values()), 2),
                 }

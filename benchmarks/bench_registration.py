@@ -113,7 +113,7 @@ def _scenario(fixed, body, settings: dict, presets: list[str], threads: int, mar
         entry = {
             "seconds_total": round(seconds, 1),
             "load_average_1min_after": round(os.getloadavg()[0], 2),
-            "seconds_per_stage": {name: round(s, 1) for name, s in run.stage_seconds},
+            "seconds_per_stage": {name: round(s, 1) for name, s in run.stage_s},
             "field_error": _stats(field_error(run.field, phantom, region, truth)),
             "tre": _stats(target_registration_error(run.field, fixed_points, moving_points)),
             "jacobian": {

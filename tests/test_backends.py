@@ -132,6 +132,12 @@ PROBE = """
         backends.resolve("numba")
     except acc.BackendUnavailable as exc:
         print("explicit:", exc)
+    import numpy as np
+    from accumulate.registration import body_mask
+    try:
+        body_mask(acc.Volume(np.zeros((2, 3, 3)), acc.Grid((2, 3, 3), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), unit="HU"))
+    except acc.BackendUnavailable as exc:
+        print("masks:", exc)
 """
 
 
@@ -151,6 +157,8 @@ def test_a_broken_numba_makes_auto_fall_back_and_numba_fail_clearly(tmp_path, fa
     assert "WARNING" in done.stderr
     assert "explicit: backend 'numba' cannot run here: Numba is installed but does not work" in out
     assert ("libllvmlite" in out) if "ImportError" in fake else ("LLVM ERROR: simulated" in out)
+    # the body masks have no NumPy twin: a clear error with the way around, not an ImportError
+    assert "masks: automatic body masks need Numba, which does not work here" in out and "--no-masks" in out
 
 
 def test_without_a_compiler_cuda_host_is_unavailable_with_the_reason(tmp_path):

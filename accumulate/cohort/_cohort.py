@@ -31,7 +31,7 @@ class CohortResult:
     """How the cohort went: patient counts, the patients that failed (id -> error), run time (s), output files.
 
     ``skipped`` patients were done before with the same inputs and settings (they count as done);
-    ``ran`` is how many ran this time, in ``run_seconds`` (first submission to last result; 0 if none ran).
+    ``ran`` is how many ran this time, in ``run_s`` (first submission to last result; 0 if none ran).
     """
 
     output_dir: Path
@@ -41,7 +41,7 @@ class CohortResult:
     ran: int
     failures: dict[str, str]
     seconds: float
-    run_seconds: float
+    run_s: float
     files: dict[str, Path] = field(default_factory=dict)
 
 
@@ -117,7 +117,7 @@ def run_cohort(
                                 "sensitivity grid": str(sensitivity or "(none)"), "skipped (done before)": skipped}  # fmt: skip
     if tasks:
         run_info.update(_run_tasks(tasks, task, workers, scheduler, backend, progress))
-    run_seconds = run_info.get("run time (s)", 0.0)
+    run_s = run_info.get("run time (s)", 0.0)
 
     rows = gather(listed, out)
     files = {name: write_table(getattr(rows, name), out / name)[0] for name in ("results", "constraints")}
@@ -130,7 +130,7 @@ def run_cohort(
     files["page"] = write_page(out / "cohort.html", f"Cohort: {listed.path.name}", rows, run_info, summary)
     failures = {p: s["error"] if s else "not finished" for p, s in rows.statuses.items() if not s or s["state"] != "done"}
     result = CohortResult(out, len(listed.patients), len(listed.patients) - len(failures), skipped, len(tasks), failures, seconds,
-                          run_seconds, files)  # fmt: skip
+                          run_s, files)  # fmt: skip
     progress(f"cohort: {result.done} done ({skipped} skipped), {len(failures)} failed in {seconds:.0f} s; "
              f"results: {files['results']} (+ .csv); page: {files['page']}")  # fmt: skip
     return result

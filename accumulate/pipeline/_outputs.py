@@ -19,8 +19,8 @@ from ._result import RunResult
 from ._uncertainty import write_uncertainty
 
 
-def write_outputs(result: RunResult, stage_seconds: Mapping[str, float]) -> None:
+def write_outputs(result: RunResult, stage_s: Mapping[str, float]) -> None:
     """Write every output of a run into ``result.output_dir``; fills ``result.files`` and ``result.summary``."""
     result.files.update(write_dicom_outputs(result))
     result.files.update(write_uncertainty(result.uncertainty, result.output_dir, result.evaluation.quantity))
-    result.files.update(write_run_report(result, stage_seconds, remaining_dose_cap(result.prepared.reference)))
+    result.files.update(write_run_report(result, stage_s, remaining_dose_cap(result.prepared.reference)))

@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         "parameter_files": args.parameters,
         "masks": list(masks),
         "initial_registration": None if reg_path is None else str(reg_path),
-        "stage_seconds": dict(result.stage_seconds),
+        "stage_s": dict(result.stage_s),
     }
     report.write_json(folder / "quality.json", registration=run_info)
     write_image(report.jacobian, folder / "jacobian.mha")

@@ -56,7 +56,7 @@ class RegistrationResult:
         The elastix transform parameter maps in the order they are applied (initial transform first).
     output_directory : Path
         Holds ``elastix.log`` and ``TransformParameters.<i>.txt``.
-    stage_seconds : tuple of (str, float)
+    stage_s : tuple of (str, float)
         Wall time of each stage, in order.
     backward : RegistrationResult or None
         With ``register(..., backward=True)``: the registration the other way round (fixed and
@@ -66,7 +66,7 @@ class RegistrationResult:
     field: DisplacementField
     parameter_maps: tuple[dict[str, tuple[str, ...]], ...]
     output_directory: Path
-    stage_seconds: tuple[tuple[str, float], ...]
+    stage_s: tuple[tuple[str, float], ...]
     backward: RegistrationResult | None = None
 
     @property
@@ -276,7 +276,7 @@ def _result(job: dict[str, Any], result: dict[str, Any], grid: Grid) -> Registra
     maps = tuple({k: tuple(v) for k, v in m.items()} for m in result["parameter_maps"])
     for i, entries in enumerate(maps):
         write_parameter_file(entries, out / f"TransformParameters.{i}.txt")
-    return RegistrationResult(field, maps, out, tuple((name, float(t)) for name, t in result["stage_seconds"]))
+    return RegistrationResult(field, maps, out, tuple((name, float(t)) for name, t in result["stage_s"]))
 
 
 def _collect_logs(out: Path, stages: int) -> None:

@@ -125,7 +125,7 @@ def run_job(job: dict[str, Any]) -> int:
     for written in out.glob("deformationField.*"):  # transformix's own copy of the field
         written.unlink()
     maps = [{k: list(v) for k, v in transforms.GetParameterMap(i).items()} for i in range(transforms.GetNumberOfParameterMaps())]
-    (out / RESULT_NAME).write_text(json.dumps({"stage_seconds": seconds, "parameter_maps": maps}), encoding="utf-8")
+    (out / RESULT_NAME).write_text(json.dumps({"stage_s": seconds, "parameter_maps": maps}), encoding="utf-8")
     (out / "current_stage").unlink()
     return 0
 

@@ -43,7 +43,7 @@ def _tables_section(result: RunResult, quantities) -> str:
     return "\n".join(parts)
 
 
-def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_gy: float) -> dict[str, Path]:
+def write_run_report(result: RunResult, stage_s: Mapping[str, float], cap_gy: float) -> dict[str, Path]:
     """Write dvh.csv, report.html, report.pdf (when wanted and possible) and summary.json into ``result.output_dir``.
 
     ``cap_gy`` is the remaining dose's value where no limit applies (Gy). Sets ``result.summary``
@@ -54,7 +54,7 @@ def write_run_report(result: RunResult, stage_seconds: Mapping[str, float], cap_
     started, started_cpu = time.perf_counter(), time.process_time()
     quantities = run_quantities(result)
     files = {"dvh": write_dvh_csv(out / "dvh.csv", result, dvh_keys(result, quantities))}
-    summary = build_summary(result, stage_seconds, cap_gy)
+    summary = build_summary(result, stage_s, cap_gy)
     try:
         review = review_section(result, quantities)
     except GeometryError as exc:

@@ -194,7 +194,7 @@ def add_uncertainty(summary: dict[str, Any], uncertainty: Uncertainty | None) ->
     summary["uncertainty"] = uncertainty.summary(summary["quantity"])
 
 
-def build_summary(result: RunResult, stage_seconds: Mapping[str, float], cap_gy: float) -> dict[str, Any]:
+def build_summary(result: RunResult, stage_s: Mapping[str, float], cap_gy: float) -> dict[str, Any]:
     """The content of summary.json for a run (``cap_gy``: the remaining dose's no-limit cap, Gy)."""
     config, prepared, evaluation = result.config, result.prepared, result.evaluation
     reference = prepared.reference
@@ -231,7 +231,7 @@ def build_summary(result: RunResult, stage_seconds: Mapping[str, float], cap_gy:
             }
             for c in prepared.courses
         },
-        "stages_s": dict(stage_seconds),
+        "stages_s": dict(stage_s),
         "outputs": {key: path.name for key, path in result.files.items()},
     }
     add_uncertainty(summary, result.uncertainty)

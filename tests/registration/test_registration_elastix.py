@@ -50,7 +50,7 @@ def test_checks_pass_for_the_phantom_truth_and_fail_for_a_folded_copy(small_phan
 
 def test_result_lies_on_the_fixed_grid_with_log_and_transforms_in_the_output_folder(fast_registration, small_phantom):
     assert fast_registration.field.grid.is_close(small_phantom.fixed.grid)
-    assert [name for name, _ in fast_registration.stage_seconds] == ["rigid", "affine", "B-spline"]
+    assert [name for name, _ in fast_registration.stage_s] == ["rigid", "affine", "B-spline"]
     log_text = fast_registration.log_path.read_text()
     assert log_text.count("===== elastix stage") == 3 and "AdvancedNormalizedCorrelation" in log_text
     transforms = [m["Transform"][0] for m in fast_registration.parameter_maps]
