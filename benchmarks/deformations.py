@@ -29,13 +29,18 @@ Used by ``benchmarks/bench_registration_accuracy.py`` and, at a small size, by
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from accumulate import DisplacementField, Volume
 from accumulate.registration import body_mask, invert, jacobian_determinant, sample_linear
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "registration"))
+from registration_phantom import rotation_matrix  # noqa: E402  (the test phantom's rigid rotation, shared)
 
 FAT_HU = -100.0
 
@@ -74,14 +79,6 @@ class DeformedCase:
     settings: Deformation
     inverse_residual_mm: float
     centres: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _rotation(degrees_xyz) -> np.ndarray:
-    ax, ay, az = np.radians(degrees_xyz)
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 def smooth_random_field(shape, spacing_mm, correlation_mm: float, rng: np.random.Generator) -> np.ndarray:
@@ -125,7 +122,7 @@ def true_field(fixed: Volume, settings: Deformation, body: np.ndarray) -> tuple[
         weight = _blob(points, centres["shrink"], settings.shrink_sigma_mm)[..., None]
         u += settings.shrink_fraction * (points - centres["shrink"]) * weight
     centre = grid.world_from_index((np.asarray(grid.shape, float) - 1.0) / 2.0)
-    rotation = _rotation(settings.rotation_deg)
+    rotation = rotation_matrix(settings.rotation_deg)
     u += (points - centre) @ (rotation - np.eye(3)).T + np.asarray(settings.translation_mm, float)
     if settings.bolus_hu:
         centres["bolus"] = _inside_point(body, fixed, rng, 2.0 * settings.bolus_sigma_mm)
