@@ -79,6 +79,22 @@ class DemoCase:
     reference_hu_at = staticmethod(reference_hu_at)
     cumulative_eqd2_at = staticmethod(cumulative_eqd2_at)
 
+    def course_tables(self) -> str:
+        """The run configuration's two ``[[course]]`` tables for this case (TOML text, oldest first).
+
+        Examples
+        --------
+        >>> print(demo_case().course_tables().replace(str(demo_case().folder), "CASE"))
+        [[course]]
+        name = "prior"
+        dicom = "CASE/prior"
+        [[course]]
+        name = "reirradiation"
+        dicom = "CASE/reirradiation"
+        <BLANKLINE>
+        """
+        return "".join(f'[[course]]\nname = "{c.key}"\ndicom = "{c.folder}"\n' for c in (self.prior, self.reirradiation))
+
     @property
     def interval_months(self) -> float:
         """Months (365.25 / 12 days) from the prior plan date to the re-irradiation plan date."""

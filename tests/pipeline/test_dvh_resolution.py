@@ -41,13 +41,8 @@ def cord_rows(case, tmp_path_factory):
         folder = tmp_path_factory.mktemp(method)
         path = folder / "run.toml"
         path.write_text(
-            textwrap.dedent(f"""
-            [[course]]
-            name = "prior"
-            dicom = "{case.prior.folder}"
-            [[course]]
-            name = "reirradiation"
-            dicom = "{case.reirradiation.folder}"
+            case.course_tables()
+            + textwrap.dedent(f"""
             [registration]
             dvf = "{case.true_field_path}"
             [dvh]

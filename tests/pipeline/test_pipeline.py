@@ -32,19 +32,13 @@ def _config(case, tmp_path, body: str, registration: str | None = None) -> objec
     """The two-course case with the true field (or the given [registration] lines) plus ``body``."""
     registration = registration or f'dvf = "{case.true_field_path}"'
     text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{case.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{case.reirradiation.folder}"
     [registration]
     {registration}
     [output]
     dir = "{tmp_path / "out"}"
     """
     path = tmp_path / "run.toml"
-    path.write_text(textwrap.dedent(text) + textwrap.dedent(body))
+    path.write_text(case.course_tables() + textwrap.dedent(text) + textwrap.dedent(body))
     return load_config(path)
 
 

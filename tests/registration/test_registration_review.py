@@ -186,12 +186,6 @@ def _run(demo, tmp_path, field_path):
     from accumulate.pipeline import run
 
     text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{demo.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{demo.reirradiation.folder}"
     [registration]
     dvf = "{field_path}"
     jacobian_map = true
@@ -200,7 +194,7 @@ def _run(demo, tmp_path, field_path):
     """
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "run.toml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(demo.course_tables() + textwrap.dedent(text))
     return run(load_config(path), progress=lambda line: None)
 
 
@@ -270,18 +264,12 @@ def test_registration_settings_in_a_run_configuration(demo, tmp_path):
 
     def config(lines: str):
         text = f"""
-        [[course]]
-        name = "prior"
-        dicom = "{demo.prior.folder}"
-        [[course]]
-        name = "reirradiation"
-        dicom = "{demo.reirradiation.folder}"
         [registration]
         preset = "fast"
         {lines}
         """
         path = tmp_path / "run.toml"
-        path.write_text(textwrap.dedent(text))
+        path.write_text(demo.course_tables() + textwrap.dedent(text))
         return load_config(path)
 
     default = config("").registration
@@ -305,12 +293,6 @@ def test_inverse_consistency_in_a_run(demo, tmp_path):
     from accumulate.registration import preset_files
 
     text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{demo.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{demo.reirradiation.folder}"
     [registration]
     parameter_files = ["{preset_files("fast")[0]}"]
     inverse_consistency = true
@@ -318,7 +300,7 @@ def test_inverse_consistency_in_a_run(demo, tmp_path):
     dir = "{tmp_path / "out"}"
     """
     path = tmp_path / "run.toml"
-    path.write_text(textwrap.dedent(text))
+    path.write_text(demo.course_tables() + textwrap.dedent(text))
     result = run(load_config(path), progress=lambda line: None)
     checks = {c["name"]: c for c in result.summary["registration"]["prior"]["checks"]}
     ice = checks["inverse_consistency"]

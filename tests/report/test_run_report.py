@@ -63,13 +63,8 @@ def done(tmp_path_factory):
     _cut_superior_planes(case.prior.dose_path, CUT_PLANES)
     config = root / "run.toml"
     config.write_text(
-        textwrap.dedent(f"""
-        [[course]]
-        name = "prior"
-        dicom = "{case.prior.folder}"
-        [[course]]
-        name = "reirradiation"
-        dicom = "{case.reirradiation.folder}"
+        case.course_tables()
+        + textwrap.dedent(f"""
         [registration]
         dvf = "{case.true_field_path}"
         [radiobiology]

@@ -63,12 +63,6 @@ def _config(case, folder, *, dvf, radius, limit=None, warp="mass"):
     """
     )
     text = f"""
-    [[course]]
-    name = "prior"
-    dicom = "{case.prior.folder}"
-    [[course]]
-    name = "reirradiation"
-    dicom = "{case.reirradiation.folder}"
     [registration]
     dvf = "{dvf}"
     [radiobiology]
@@ -84,7 +78,7 @@ def _config(case, folder, *, dvf, radius, limit=None, warp="mass"):
     dir = "{folder / "out"}"
     """
     path = folder / f"run_{radius}.toml"
-    path.write_text(textwrap.dedent(text) + textwrap.dedent(constraint))
+    path.write_text(case.course_tables() + textwrap.dedent(text) + textwrap.dedent(constraint))
     return load_config(path)
 
 
