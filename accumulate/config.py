@@ -531,8 +531,7 @@ def _plan_date(path: Path | None) -> dt.date | None:
 
     if path is None:
         return None
-    plan = read_plan(path)
-    return plan.review_date or plan.plan_date or plan.study_date
+    return read_plan(path).course_date[0]
 
 
 def _folder_hint(folder: Path) -> str:

@@ -99,8 +99,7 @@ def _given_field(reg: Path | None, reference: CourseFiles) -> Path | None:
 def _plan_date(course: CourseFiles) -> dt.date | None:
     if course.plan_path is None:
         return None
-    plan = read_plan(course.plan_path)
-    return plan.review_date or plan.plan_date or plan.study_date
+    return read_plan(course.plan_path).course_date[0]
 
 
 def _referenced_prior_plans(course: CourseFiles) -> list[str]:
