@@ -25,7 +25,7 @@ from ..geometry import DisplacementField, Grid, Volume
 from ..io import read_contours, read_structures
 from ..plausibility import WARNING, Finding
 from ..registration import body_mask
-from ..warp import warp_dose
+from ..warp import WarpResult, warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
 from ._fields import field_for, quality, review
 from ._parameters import ParameterMaps, parameter_maps
@@ -174,6 +174,18 @@ def preflight(config: RunConfig, stages: Stages) -> Preflight:
     return Preflight(config, courses, reference, intervals, bodies, masks, maps, checks, samples)
 
 
+def prior_density(prior: LoadedCourse, config: RunConfig) -> Volume | None:
+    """The prior CT's mass density (g/cm3) for the mass-consistent warp; None for ``direct`` or without a CT."""
+    return density_from_ct(prior.ct) if config.warp_method == "mass" and prior.ct is not None else None
+
+
+def warp_prior(prior: LoadedCourse, field: DisplacementField, config: RunConfig, grid: Grid, backend: str,
+               density: Volume | None) -> WarpResult:  # fmt: skip
+    """``prior``'s dose warped through ``field`` onto ``grid`` with the run's warp settings; NaN where it maps outside."""
+    return warp_dose(prior.dose, field, method=config.warp_method, moving_density=density, target_grid=grid,
+                     subsamples=config.subsamples, backend=backend, outside="nan")  # fmt: skip
+
+
 def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:
     """Stages 1-4 for ``config`` on the resolved ``backend``; elastix works under ``out/registration``."""
     checked = preflight(config, stages)
@@ -215,17 +227,8 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         if checked.checks.registration[prior.name] == "none" and prior.dose.grid.is_close(grid):
             warped[prior.name] = prior.dose  # the identity onto the same grid: the dose itself, exactly
             continue
-        density = density_from_ct(prior.ct) if config.warp_method == "mass" and prior.ct is not None else None
-        result = warp_dose(
-            prior.dose,
-            fields[prior.name],
-            method=config.warp_method,
-            moving_density=density,
-            target_grid=grid,
-            subsamples=config.subsamples,
-            backend=backend,
-            outside="nan",  # counted and replaced by 0 Gy below, with a note naming the structures
-        )
+        result = warp_prior(prior, fields[prior.name], config, grid, backend, prior_density(prior, config))
+        # voxels mapped outside the prior dose grid (NaN) are counted and set to 0 Gy, with a note naming the structures
         if result.unit_density:
             notes.append(f"course '{prior.name}': no CT, mass-consistent warping assumed unit density")
         warped[prior.name] = _finite_or_zero(result.dose, prior.name, masks, notes)

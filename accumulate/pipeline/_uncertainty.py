@@ -23,14 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ..density import density_from_ct
 from ..geometry import Volume
 from ..io import write_itk_volume
 from ..radiobiology.maps import OCCUPANCY_THRESHOLD
 from ..uncertainty import COVERING_COSINE, robust_rows, shift_vectors, shifted
-from ..warp import warp_dose
 from ._evaluate import Evaluation, evaluate
-from ._prepare import Prepared
+from ._prepare import Prepared, prior_density, warp_prior
 from ._stages import Stages, quiet
 
 log = logging.getLogger("accumulate")
@@ -84,9 +82,8 @@ class Uncertainty:
 def _scenario_doses(prepared: Prepared, shift_mm: np.ndarray, densities: dict[str, Volume | None]) -> dict[str, Volume]:
     grid, out = prepared.reference.dose.grid, {}
     for prior in prepared.priors:
-        result = warp_dose(prior.dose, shifted(prepared.fields[prior.name], shift_mm), method=prepared.config.warp_method,
-                           moving_density=densities[prior.name], target_grid=grid, subsamples=prepared.config.subsamples,
-                           backend=prepared.backend)  # fmt: skip
+        field = shifted(prepared.fields[prior.name], shift_mm)
+        result = warp_prior(prior, field, prepared.config, grid, prepared.backend, densities[prior.name])
         out[prior.name] = result.dose.with_array(np.nan_to_num(np.asarray(result.dose.to_numpy().array), nan=0.0))
     return out
 
@@ -100,8 +97,7 @@ def dir_uncertainty(prepared: Prepared, nominal: Evaluation, stages: Stages | No
     stages.start(STAGE)
     start = time.perf_counter()
     shifts = shift_vectors(config.uncertainty_radius_mm)
-    densities = {p.name: density_from_ct(p.ct) if config.warp_method == "mass" and p.ct is not None else None
-                 for p in prepared.priors}  # fmt: skip
+    densities = {p.name: prior_density(p, config) for p in prepared.priors}
     lower = {name: np.asarray(v.array, dtype=float).copy() for name, v in prepared.warped.items()}
     upper = {name: a.copy() for name, a in lower.items()}
     scenario_verdicts = [nominal.verdicts]
