@@ -78,6 +78,7 @@ def run(args) -> int:
     dose = read_dose(args.dose)
     field = read_field(args.field)
     target = _target_grid(args.fixed)
+    same_frame = _check_fixed_is_the_patients_other_frame(args.dose, args.fixed)
     density = density_from_ct(read_ct(args.moving_ct)) if args.moving_ct is not None and args.method == "mass" else None
     result = warp_dose(dose, field, method=args.method, moving_density=density, target_grid=target, backend=args.backend,
                        outside=args.outside)  # fmt: skip
@@ -89,6 +90,9 @@ def run(args) -> int:
     inside = warped.array[~result.outside.to_numpy().array]
     print(f"warped    ({how}, backend {result.backend}): max {float(inside.max(initial=0.0)):.2f} {warped.unit} "
           f"on {warped.grid!r}")  # fmt: skip
+    if same_frame:
+        print(f"WARNING   {args.dose.name} and --fixed {args.fixed.name} share one frame of reference: the warped dose is "
+              "labelled in the frame it came from; check that --fixed is a file of the reference course")  # fmt: skip
     if outside:
         value = "0 Gy" if args.outside == "zero" else "NaN"
         print(f"WARNING   {outside} of {warped.grid.size} voxels map outside the prior dose grid: they hold {value}")
@@ -107,6 +111,22 @@ def run(args) -> int:
                              referenced_plans=_plans(args.dose), derivation=derivation)  # fmt: skip
     print(f"written   {written}")
     return 0
+
+
+def _check_fixed_is_the_patients_other_frame(dose: Path, fixed: Path | None) -> bool:
+    """InputError when the DICOM dose and ``--fixed`` name different patients; True when they share one frame."""
+    from ..errors import InputError
+    from ..io import is_itk_path
+    from ..io.identity import read_identity
+
+    if fixed is None or is_itk_path(dose):
+        return False
+    moving, reference = read_identity(dose), read_identity(fixed)
+    if moving.patient_id and reference.patient_id and moving.patient_id != reference.patient_id:
+        raise InputError(f"{dose} is patient '{moving.patient_id}' but --fixed {fixed} is patient '{reference.patient_id}': "
+                         "the warped dose would be filed under another patient")  # fmt: skip
+    frames = moving.frame_of_reference_uid, reference.frame_of_reference_uid
+    return bool(frames[0]) and frames[0] == frames[1]
 
 
 def _plans(dose: Path) -> list:

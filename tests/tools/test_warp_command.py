@@ -64,3 +64,20 @@ def test_a_field_that_is_not_one_is_exit_3_naming_it(case, tmp_path, capsys):
     assert main(["warp", str(case.prior.folder / "RD.dcm"), str(bad), "-o", str(tmp_path / "w.dcm")]) == 3
     err = capsys.readouterr().err
     assert "field.mha" in err and "Traceback" not in err
+
+
+def test_another_patients_dose_is_refused_and_a_shared_frame_is_said(case, shifted, tmp_path, capsys):
+    source = tmp_path / "RD.dcm"
+    ds = pydicom.dcmread(case.prior.folder / "RD.dcm")
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(source)
+    out = tmp_path / "warped.dcm"
+    fixed = case.reirradiation.folder / "RD.dcm"
+    assert main(["warp", str(source), str(shifted), "-o", str(out), "--fixed", str(fixed), "--method", "direct"]) == 3
+    err = capsys.readouterr().err
+    assert "is patient 'SOMEONE-ELSE' but --fixed" in err and str(fixed) in err and "Traceback" not in err
+    assert not out.exists()
+    # --fixed naming a file of the dose's own frame (the prior's) is done, but said
+    prior = case.prior.folder / "RD.dcm"
+    assert main(["warp", str(prior), str(shifted), "-o", str(out), "--fixed", str(prior), "--method", "direct"]) == 0
+    assert "share one frame of reference" in capsys.readouterr().out
