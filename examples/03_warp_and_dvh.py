@@ -16,8 +16,9 @@ then ``accumulate dvh warped.dcm case/reirradiation/RS.dcm``.
 from pathlib import Path
 
 import accumulate
+from accumulate.evaluation import metric_unit
 from accumulate.phantom import prior_dose_at, prior_point_of, write_demo_case
-from accumulate.tools import metric_unit, structure_metrics
+from accumulate.tools import structure_metrics
 
 
 def main() -> None:

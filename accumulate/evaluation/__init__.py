@@ -13,7 +13,7 @@ from .constraints import (
     parse_constraint_set,
 )
 from .doses import CaseDoses, CoursePart, StructureDoses, headroom, quantity_name
-from .dvh import DVH, dvh, dvh_from_points, dvh_from_samples
+from .dvh import DVH, dvh, dvh_from_points, dvh_from_samples, metric_unit, volume_metric_unit
 from .sampling import StructureSamples, choose_resolution, sample_structure, sample_structures
 from .verdicts import DoseTable, Verdict, evaluate
 
@@ -40,10 +40,12 @@ __all__ = [
     "evaluate",
     "headroom",
     "load_constraint_set",
+    "metric_unit",
     "parse_constraint_set",
     "quantity_name",
     "sample_structure",
     "sample_structures",
     "support_voxels",
     "values_at_points",
+    "volume_metric_unit",
 ]

@@ -165,6 +165,30 @@ class DVH:
         return bins, self.volumes_at_doses(bins)
 
 
+def volume_metric_unit(metric: str) -> str | None:
+    """The unit of a volume metric's value: ``cc`` for V<x>Gy, ``%`` for V<x>Gy% and V<p>%Rx; None for a dose metric.
+
+    >>> volume_metric_unit("V20Gy"), volume_metric_unit("V95%Rx"), volume_metric_unit("D0.03cc")
+    ('cc', '%', None)
+    """
+    name = metric.split()[-1].upper()
+    if name.startswith("V"):
+        return "%" if name.endswith("%") or name.endswith("%RX") else "cc"
+    return None
+
+
+def metric_unit(metric: str, dose_unit: str = "Gy", quantity: str = "physical") -> str:
+    """The unit of a metric's value: its volume unit (:func:`volume_metric_unit`), else the dose's with its quantity.
+
+    ``dose_unit`` is ``"Gy"`` or ``"Gy(RBE)"`` (RBE-weighted courses); a radiobiological
+    ``quantity`` (EQD2, BED ...) follows it.
+
+    >>> metric_unit("Dmax", "Gy(RBE)", "eqd2"), metric_unit("V50Gy", quantity="eqd2")
+    ('Gy(RBE) EQD2', 'cc')
+    """
+    return volume_metric_unit(metric) or (dose_unit if quantity == "physical" else f"{dose_unit} {quantity.upper()}")
+
+
 def dvh(dose: Volume, mask: Volume, structure: str = "") -> DVH:
     """The grid-voxel DVH of ``dose`` inside ``mask`` (bool, or occupancy in [0, 1]); both on the same grid.
 

@@ -21,30 +21,20 @@ def configure(parser) -> None:
     parser.add_argument("--check", action="store_true", help="only check the inputs and settings (as 'accumulate check')")
 
 
-def metric_unit(metric: str, quantity: str, dose_unit: str = "Gy") -> str:
-    """The unit of a constraint's value: cc for V<x>Gy, % for V<x>Gy% and V<p>%Rx, else the dose's with its quantity.
-
-    ``dose_unit`` is ``"Gy"`` or ``"Gy(RBE)"`` (RBE-weighted courses); the quantity (EQD2, BED ...)
-    follows it for radiobiological doses: ``"Gy(RBE) EQD2"``.
-    """
-    name = metric.split()[-1].upper()
-    if name.startswith("V"):
-        return "%" if name.endswith("%") or name.endswith("%RX") else "cc"
-    return dose_unit if quantity == "physical" else f"{dose_unit} {quantity.upper()}"
-
-
 def _with_unit(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.2f} {unit}"
 
 
 def _rows(result) -> list[tuple[list[str], str]]:
     """The table's cells for each verdict, and the line under it (reason or note; empty if none)."""
+    from ..evaluation import metric_unit
+
     units = {"physical": result.cumulative_physical.unit}
     rows = []
     for v in result.verdicts:
         quantity = v.constraint.quantity
         dose_unit = units.get(quantity, result.cumulative_eqd2.unit)
-        unit = metric_unit(v.constraint.metric, quantity, dose_unit)
+        unit = metric_unit(v.constraint.metric, dose_unit, quantity)
         cells = [v.verdict, v.constraint.describe(), _with_unit(v.value, unit), _with_unit(v.limit, unit),
                  _with_unit(v.margin, unit)]  # fmt: skip
         rows.append((cells, v.reason or v.note))

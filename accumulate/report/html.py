@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
+from ..evaluation import metric_unit
 
 STYLE = """
 body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1180px}
@@ -169,11 +170,7 @@ document.querySelectorAll('input[name="dvh-unit"]').forEach(function (radio) {
 def unit_of(row: Mapping[str, Any]) -> str:
     """The unit of a constraint row's value and limit: cc or % for a volume metric, else Gy or Gy EQDx (a summary row's
     own ``unit`` says Gy(RBE) where RBE applies)."""
-    metric = str(row.get("metric", ""))
-    if metric.upper().startswith("V"):
-        return "%" if metric.endswith("%") or metric.lower().endswith("%rx") else "cc"
-    quantity = str(row.get("quantity", "physical"))
-    return "Gy" if quantity == "physical" else f"Gy {quantity.upper()}"
+    return metric_unit(str(row.get("metric", "")), quantity=str(row.get("quantity", "physical")))
 
 
 def _panel(title: str, lines: Sequence[str], css: str = "") -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..atomic import write_text_atomic
+from ..evaluation import volume_metric_unit
 from .quantities import Quantity
 from .review import EVALUATED, view_matches
 from .summary import SUMMARY_METRICS, dvh_sampling
@@ -59,13 +60,6 @@ def _recovered(result: RunResult, structure: str, course: str) -> float | None:
     return float(1.0 - np.dot(part.residual, doses.volumes_cc) / doses.volumes_cc.sum())
 
 
-def _metric_unit(metric: str) -> str | None:
-    """``cc`` or ``%`` for a volume metric, None for a dose metric (whose unit is the column's)."""
-    if metric.upper().startswith("V"):
-        return "%" if metric.endswith("%") or metric.lower().endswith("%rx") else "cc"
-    return None
-
-
 def _header(result: RunResult, q: Quantity, structure: str) -> str:
     if q.course is not None and q.kind == "residual":
         months = result.prepared.intervals[q.course]
@@ -90,7 +84,7 @@ def structure_table(result: RunResult, structure: str, quantities: Sequence[Quan
     rx = reference.plan.prescription_gy if reference.plan is not None else None
     rows = []
     for metric in metrics:
-        unit = _metric_unit(metric)
+        unit = volume_metric_unit(metric)
         cells = []
         for q in columns:
             value = table.dvh(structure, q.scope, q.quantity).metric(metric, prescription_gy=rx)

@@ -14,7 +14,7 @@ for RBE-weighted doses), volumes in cc, positions LPS mm. Bad input is an error 
 (exit code 3), never a traceback.
 """
 
-from ._dvh import DEFAULT_METRICS, StructureMetrics, metric_unit, structure_metrics
+from ._dvh import DEFAULT_METRICS, StructureMetrics, structure_metrics
 from ._eqd2 import EquivalentDose, dose_eqdx, write_eqdx
 from ._inspect import CourseListing, DoseListing, format_listing, inspect_export
 
@@ -27,7 +27,6 @@ __all__ = [
     "dose_eqdx",
     "format_listing",
     "inspect_export",
-    "metric_unit",
     "structure_metrics",
     "write_eqdx",
 ]

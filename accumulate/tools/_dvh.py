@@ -33,14 +33,6 @@ class StructureMetrics:
     note: str = ""
 
 
-def metric_unit(metric: str, dose_unit: str) -> str:
-    """The unit of a DVH metric: the dose's for D-metrics, cc for V<x>Gy, % for V<x>Gy% and V<p>%Rx."""
-    name = metric.split()[-1].upper()
-    if name.startswith("V"):
-        return "%" if name.endswith("%") or name.endswith("%RX") else "cc"
-    return dose_unit
-
-
 def structure_metrics(
     dose,
     rtstruct: str | Path,
@@ -117,6 +109,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
+    from ..evaluation import metric_unit
     from ..io import is_itk_path, read_dose
     from ._text import text_table
 
