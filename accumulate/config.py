@@ -65,8 +65,12 @@ Paths are relative to the configuration file. Every error names the file and the
     # resolution_mm = 0.5           # default: from each structure's size (0.2-1 mm, coarser for large organs)
 
     [uncertainty]                   # the registration's uncertainty carried into the dose and verdicts
-    method = "none"                 # none | shift: the prior dose shifted within a sphere (accumulate.uncertainty)
-    radius_mm = 3.0                 # the sphere's radius (3 mm: the search radius of clinical review tools)
+    method = "none"                 # none | shift: the prior dose shifted within a sphere | inverse-consistency:
+                                    # within a per-voxel radius from the registration's inverse consistency
+                                    # (accumulate.uncertainty; registers both ways)
+    radius_mm = 3.0                 # shift: the sphere's radius (3 mm: the search radius of clinical review tools)
+    minimum_mm = 2.0                # inverse-consistency: radius = max(minimum_mm, scale x inverse-consistency
+    scale = 2.0                     # error) per voxel
 
     [output]
     dir = "out"
@@ -146,8 +150,10 @@ REGISTRATIONS = ("none", "rigid", *PRESETS)
 BACKENDS = CHOICES
 OVERLAPS = ("shared", "own")
 DVH_METHODS = ("structure", "grid")
-#: [uncertainty] methods: none, or the shift bound (accumulate.uncertainty).
-UNCERTAINTY_METHODS = ("none", "shift")
+#: [uncertainty] methods: none, the shift bound of one radius, or a per-voxel radius from inverse consistency.
+UNCERTAINTY_METHODS = ("none", "shift", "inverse-consistency")
+#: The keys of ``[uncertainty]`` each method reads beside ``method``.
+UNCERTAINTY_KEYS = {"none": (), "shift": ("radius_mm",), "inverse-consistency": ("minimum_mm", "scale")}
 #: [accept] keys that are not values of a check.
 ACCEPT_FLAGS = ("absent_structures", "patient_ids", "unverified_identity")
 
@@ -201,6 +207,8 @@ class RunConfig:
     dvh_resolution_mm: float | None = None
     uncertainty_method: str = "none"
     uncertainty_radius_mm: float = 3.0
+    uncertainty_minimum_mm: float = 2.0
+    uncertainty_scale: float = 2.0
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
@@ -387,6 +395,39 @@ def _registration_checks(table: Mapping[str, Any], where: str) -> dict[str, floa
     return values
 
 
+def _uncertainty(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``[uncertainty]``: the method and the keys it reads (a key of another method is a mistake, named)."""
+    from .uncertainty import DEFAULT_MINIMUM_MM, DEFAULT_SCALE
+
+    reader = TableReader(table, where, ("method", *dict.fromkeys(k for keys in UNCERTAINTY_KEYS.values() for k in keys)))
+    method = reader.choice("method", UNCERTAINTY_METHODS, "none")
+    foreign = sorted(set(table) - {"method", *UNCERTAINTY_KEYS[method]})
+    if foreign:
+        raise ConfigError(
+            f"{where}: {foreign} do not apply to method = {method!r}, which reads "
+            f"{list(UNCERTAINTY_KEYS[method]) or 'no other key'}"
+        )
+    return {
+        "uncertainty_method": method,
+        "uncertainty_radius_mm": reader.number("radius_mm", 3.0, strict=False),
+        "uncertainty_minimum_mm": reader.number("minimum_mm", DEFAULT_MINIMUM_MM, strict=False),
+        "uncertainty_scale": reader.number("scale", DEFAULT_SCALE, strict=False),
+    }
+
+
+def _inverse_consistency(reg: TableReader, uncertainty: Mapping[str, Any], where: str) -> bool:
+    """``[registration] inverse_consistency``: on when asked, and implied by ``[uncertainty] method = "inverse-consistency"``."""
+    asked = reg.get("inverse_consistency", bool, None)
+    if uncertainty.get("method") != "inverse-consistency":
+        return bool(asked)
+    if asked is False:
+        raise ConfigError(
+            f'{where}: [uncertainty] method = "inverse-consistency" registers both ways, but [registration] '
+            "inverse_consistency = false: remove that line or choose another [uncertainty] method"
+        )
+    return True
+
+
 def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None = None) -> dict[str, Any]:
     """Validate every section but [[course]]; returns the RunConfig fields they set.
 
@@ -426,7 +467,6 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
     rename_table = structures.get("rename", dict, {})
     rename = TableReader(rename_table, f"{where}: [structures.rename]", tuple(rename_table))
     dvh = TableReader(top.get("dvh", dict, {}), f"{where}: [dvh]", ("method", "end_caps", "resolution_mm"))
-    uncertainty = TableReader(top.get("uncertainty", dict, {}), f"{where}: [uncertainty]", ("method", "radius_mm"))
     output = TableReader(top.get("output", dict, {}), f"{where}: [output]", ("dir",))
     report = TableReader(top.get("report", dict, {}), f"{where}: [report]", ("pdf",))
     run = TableReader(top.get("run", dict, {}), f"{where}: [run]", ("backend",))
@@ -438,7 +478,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         "registration": RegistrationConfig(
             reg.choice("preset", REGISTRATIONS, "accurate"),
             files,
-            inverse_consistency=reg.get("inverse_consistency", bool, False),
+            inverse_consistency=_inverse_consistency(reg, top.get("uncertainty", dict, {}), where),
             jacobian_map=reg.get("jacobian_map", bool, False),
             checks=registration_checks,
         ),
@@ -453,8 +493,7 @@ def parse_settings(table: Mapping[str, Any], source: Path, checks: Checks | None
         "dvh_method": dvh.choice("method", DVH_METHODS, "structure"),
         "dvh_end_caps": dvh.choice("end_caps", ("full", "half"), "full"),
         "dvh_resolution_mm": dvh.number("resolution_mm"),
-        "uncertainty_method": uncertainty.choice("method", UNCERTAINTY_METHODS, "none"),
-        "uncertainty_radius_mm": uncertainty.number("radius_mm", 3.0, strict=False),
+        **_uncertainty(top.get("uncertainty", dict, {}), f"{where}: [uncertainty]"),
         "recovery": _recovery(top.get("recovery", dict, {}), where),
         "constraints": _constraints(top.get("constraints", dict), where, base),
         "structure_rename": {old: rename.get(old, str) for old in rename_table},

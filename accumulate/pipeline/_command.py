@@ -26,18 +26,23 @@ def _with_unit(value: float | None, unit: str) -> str:
 
 
 def _rows(result) -> list[tuple[list[str], str]]:
-    """The table's cells for each verdict, and the line under it (reason or note; empty if none)."""
+    """The table's cells for each verdict, and the line under it (reason or note, the robust verdict; empty if none)."""
     from ..evaluation import metric_unit
 
     units = {"physical": result.cumulative_physical.unit}
+    robust = result.uncertainty.rows if result.uncertainty is not None else [{}] * len(result.verdicts)
     rows = []
-    for v in result.verdicts:
+    for v, bound in zip(result.verdicts, robust, strict=True):
         quantity = v.constraint.quantity
         dose_unit = units.get(quantity, result.cumulative_eqd2.unit)
         unit = metric_unit(v.constraint.metric, dose_unit, quantity)
         cells = [v.verdict, v.constraint.describe(), _with_unit(v.value, unit), _with_unit(v.limit, unit),
                  _with_unit(v.margin, unit)]  # fmt: skip
-        rows.append((cells, v.reason or v.note))
+        below = [text for text in (v.reason or v.note,) if text]
+        if bound.get("robust_verdict"):
+            low, high = bound["value_range"]
+            below.append(f"registration uncertainty: {low:.2f}-{high:.2f} {unit}, {bound['robust_verdict']}")
+        rows.append((cells, "; ".join(below)))
     return rows
 
 

@@ -4,7 +4,7 @@ DICOM (see ``_dicom_outputs`` for what each says it is): cumulative_eqd2.dcm (EF
 cumulative_physical.dcm, warped_<course>.dcm and remaining_dose.dcm, on the reference dose grid
 in the reference frame of reference; field_<course>.dcm (deformable REG) beside
 field_<course>.mha; remaining_dose_nolimit.mha and remaining_dose_regions.dcm (RTSTRUCT); uncertainty_<eqdx>.mha
-(the DIR uncertainty band's width, with ``[uncertainty] method = "shift"``). Then
+(the DIR uncertainty band's width, with an ``[uncertainty] method``). Then
 the report package writes what a person reads from the result (:func:`accumulate.report.write_run_report`):
 dvh.csv, report.html, report.pdf and summary.json.
 """

@@ -24,7 +24,8 @@ from ..evaluation import StructureSamples, sample_structures, values_at_points
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import read_contours, read_structures
 from ..plausibility import WARNING, Finding
-from ..registration import body_mask
+from ..registration import body_mask, write_image
+from ..uncertainty import consistency_radius
 from ..warp import WarpResult, warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
 from ._fields import field_for, quality, review
@@ -68,7 +69,9 @@ class Prepared(Preflight):
     ``registration`` (how each field was obtained and its quality figures), ``warped`` prior
     doses on the reference dose grid (Gy, NaN replaced by 0), ``notes`` (what the run had to
     assume), ``backend`` (the resolved compute backend) and ``review`` (each prior course's
-    registration review pictures, also written under ``registration/<course>/pictures/``).
+    registration review pictures, also written under ``registration/<course>/pictures/``) and,
+    with ``[uncertainty] method = "inverse-consistency"``, ``uncertainty_radius`` (each prior
+    course's per-voxel uncertainty radius, mm, on its field's grid; see :func:`uncertainty_radius`).
     """
 
     backend: str = "numpy"
@@ -77,6 +80,7 @@ class Prepared(Preflight):
     warped: dict[str, Volume] | None = None
     notes: list[str] | None = None
     review: dict[str, list[Any]] = field(default_factory=dict)
+    uncertainty_radius: dict[str, Volume] = field(default_factory=dict)
 
     def variant(self, config: RunConfig) -> Prepared:
         """The same courses, fields and warped doses under ``config``'s radiobiology, recovery and constraints.
@@ -85,6 +89,8 @@ class Prepared(Preflight):
         settings stay those of this preparation). Raises InputError for an unknown or ambiguous
         structure name.
         """
+        # the warped doses were made with this preparation's warp: later warps (the uncertainty scenarios) use it too
+        config = replace(config, warp_method=self.config.warp_method, subsamples=self.config.subsamples)
         checks = CaseChecks(
             list(self.checks.findings), dict(self.checks.matches), [], dict(self.checks.registration), list(self.checks.empty)
         )
@@ -186,6 +192,35 @@ def warp_prior(prior: LoadedCourse, field: DisplacementField, config: RunConfig,
                      subsamples=config.subsamples, backend=backend, outside="nan")  # fmt: skip
 
 
+def uncertainty_radius(
+    prior: LoadedCourse,
+    field: DisplacementField,
+    backward: DisplacementField | None,
+    config: RunConfig,
+    body: Volume | None,
+    notes: list[str],
+) -> Volume | None:
+    """The per-voxel uncertainty radius (mm) of ``prior``'s field for ``[uncertainty] method = "inverse-consistency"``.
+
+    :func:`accumulate.uncertainty.consistency_radius` of the field and its ``backward`` twin,
+    the evidence counted inside the reference ``body`` (when on the field's grid). A course whose
+    field was not registered both ways (a given field, the identity, a rigid transform from a
+    spatial REG) has no evidence: its radius is ``minimum_mm`` everywhere, said in ``notes`` (a
+    warning of the run). None for the other methods.
+    """
+    if config.uncertainty_method != "inverse-consistency":
+        return None
+    minimum, scale = config.uncertainty_minimum_mm, config.uncertainty_scale
+    if backward is None:
+        notes.append(
+            f"course '{prior.name}': no inverse-consistency evidence for its field (not registered both ways here): "
+            f"its registration uncertainty is taken as the minimum radius {minimum:g} mm everywhere"
+        )
+        return Volume(np.full(field.grid.shape, minimum, np.float32), field.grid, "registration_uncertainty", "mm")
+    region = body.array >= 0.5 if body is not None and body.grid.is_close(field.grid) else None
+    return consistency_radius(field, backward, minimum_mm=minimum, scale=scale, region=region)
+
+
 def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:
     """Stages 1-4 for ``config`` on the resolved ``backend``; elastix works under ``out/registration``."""
     checked = preflight(config, stages)
@@ -204,6 +239,7 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         return ct_masks[course.name]
 
     pictures: dict[str, list[Any]] = {}
+    radii: dict[str, Volume] = {}
     checked_names = {m.found for m in checked.checks.matches.values() if m.found}
     for prior in checked.priors:
         mode = checked.checks.registration[prior.name]
@@ -211,14 +247,20 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         fields[prior.name], how, backward = field_for(
             prior, reference, mode, config.registration, checked.bodies, workdir, stages.progress
         )
+        radius = uncertainty_radius(prior, fields[prior.name], backward, config, checked.bodies[reference.name], notes)
+        if radius is not None:
+            radii[prior.name] = radius
+            workdir.mkdir(parents=True, exist_ok=True)
+            write_image(radius, workdir / "uncertainty_mm.mha")
         report = quality(fields[prior.name], reference, prior, masks_on_ct, checked.bodies,
-                         registration=config.registration, backward=backward)  # fmt: skip
+                         registration=config.registration, backward=backward, uncertainty=radius)  # fmt: skip
         registration[prior.name] = {"field": how, **report.to_dict()}
         if reference.ct is not None and prior.ct is not None:
             on_ct = masks_on_ct(reference) if reference.structures_path else {}
             organs = {n: m for n, m in on_ct.items() if n in checked_names} or dict(on_ct)
             pictures[prior.name] = review(fields[prior.name], reference, prior, report, organs, checked.bodies,
-                                          workdir / "pictures", registration=config.registration)  # fmt: skip
+                                          workdir / "pictures", registration=config.registration,
+                                          uncertainty=radius)  # fmt: skip
     stages.done()
 
     stages.start("warp prior doses")
@@ -241,4 +283,5 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         warped=warped,
         notes=notes,
         review=pictures,
+        uncertainty_radius=radii,
     )

@@ -42,8 +42,10 @@ def run(
     Outputs (in ``output_dir``, default the configuration's ``[output] dir``) appear together or
     not at all: ``cumulative_eqd2.dcm`` (``cumulative_eqd<x>.dcm`` for another reference dose per
     fraction), ``cumulative_physical.dcm``, ``warped_<course>.dcm``, ``remaining_dose.dcm``,
-    ``field_<course>.mha``, ``uncertainty_eqd2.mha`` (``[uncertainty] method = "shift"``), ``dvh.csv``,
-    ``summary.json``, ``report.html``, ``report.pdf`` (where Chromium could print it) and ``accumulate.log``.
+    ``field_<course>.mha``, ``uncertainty_eqd2.mha`` (with an ``[uncertainty] method``),
+    ``registration/<course>/uncertainty_mm.mha`` (``method = "inverse-consistency"``: the per-voxel
+    radius), ``dvh.csv``, ``summary.json``, ``report.html``, ``report.pdf`` (where Chromium could
+    print it) and ``accumulate.log``.
 
     Raises
     ------

@@ -78,7 +78,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="organ at risk on the fixed CT: folding or inconsistency inside it is flagged (repeatable)",
     )
     parser.add_argument(
-        "--uncertainty", metavar="MAP.mha", help="per-voxel registration uncertainty (mm) on the fixed grid, for its check"
+        "--uncertainty",
+        metavar="MAP.mha",
+        help="per-voxel registration uncertainty (mm) on the fixed grid, for its check; with --inverse-consistency and "
+        "without it: max(2 mm, 2 x the loop error), written as uncertainty_mm.mha",
     )
     parser.add_argument("--dicom-reg", metavar="REG.dcm", help="also write the field as a DICOM deformable registration")
 
@@ -198,6 +201,12 @@ def run(args: argparse.Namespace) -> int:
     if args.uncertainty:
         uncertainty = read_image(args.uncertainty, quantity="uncertainty", unit="mm")
         fixed.grid.require_same(uncertainty.grid, f"the uncertainty map '{args.uncertainty}' and the fixed CT")
+    elif backward is not None:  # the per-voxel radius of [uncertainty] method = "inverse-consistency", its defaults
+        from ..uncertainty import consistency_radius
+
+        region = None if fixed_mask is None else fixed_mask.array >= 0.5
+        uncertainty = consistency_radius(result.field, backward, region=region)
+        write_image(uncertainty, folder / "uncertainty_mm.mha")
     report = assess(
         result.field,
         region=fixed_mask,

@@ -132,7 +132,7 @@ def definitions_html(mapping: Mapping[str, Any]) -> str:
 
 
 VERDICT_COLUMNS = ("structure", "metric", "scope", "value", "limit", "margin", "unit", "verdict", "reason", "note", "source")
-#: With [uncertainty] method = "shift": the plausible range under the shift bound and the robust verdict.
+#: With an [uncertainty] method: the plausible range under the bound and the robust verdict.
 ROBUST_COLUMNS = ("value_range", "robust_verdict")
 REPORTED_COLUMNS = ("structure", "metric", "kind", "scope", "value", "limit", "unit", "verdict", "note", "source")
 SCRIPT = """
@@ -268,12 +268,13 @@ def render_report(summary: Mapping[str, Any], sections: Sequence[str] = (), figu
         parts += ["<h2>Figures</h2>", "".join(f.markup() for f in figures)]
     for key, heading in (
         ("registration", "Registration quality"),
+        ("uncertainty", "Registration uncertainty: method, radius, band"),
         ("checks", "Input checks, structure matches and overlaps"),
         ("assumptions", "Assumptions"),
         ("inputs", "Inputs"),
         ("stages_s", "Run time per stage (s)"),
     ):
-        if summary.get(key):
+        if summary.get(key) and summary[key] != {"method": "none"}:
             parts += [f"<h2>{heading}</h2>", definitions_html(summary[key])]
     parts += [_signoff(summary), f"<script>{SCRIPT}</script></body></html>"]
     return "\n".join(parts)

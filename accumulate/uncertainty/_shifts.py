@@ -44,7 +44,15 @@ def shift_vectors(radius_mm: float) -> np.ndarray:
 
 
 def shifted(field: DisplacementField, shift_mm) -> DisplacementField:
-    """``field`` with every moving point moved by ``shift_mm`` (x, y, z mm, LPS): ``u'(p) = u(p) + shift``."""
-    shift = np.asarray(shift_mm, dtype=float).reshape(3)
+    """``field`` with every moving point moved by ``shift_mm``: ``u'(p) = u(p) + shift(p)``.
+
+    ``shift_mm`` is one vector (x, y, z mm, LPS) for every voxel, or one per voxel: an array of
+    the field's shape ``(nz, ny, nx, 3)`` (a per-voxel radius times a direction).
+    """
     values = field.to_numpy().array
+    shift = np.asarray(shift_mm, dtype=float)
+    if shift.shape != values.shape:
+        if shift.size != 3:
+            raise InputError(f"a shift is 3 components or one vector per voxel {values.shape}, got shape {shift.shape}")
+        shift = shift.reshape(3)
     return DisplacementField((np.asarray(values, dtype=float) + shift).astype(values.dtype), field.grid)

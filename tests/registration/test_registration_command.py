@@ -16,7 +16,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from registration_phantom import regridded, rotation_matrix
 
 from accumulate import InputError, Volume
-from accumulate.registration import _command, read_field, read_rigid_registration
+from accumulate.registration import _command, read_field, read_image, read_rigid_registration
 
 
 def write_spatial_registration(path, items: list[tuple[str, np.ndarray]], frame: str) -> None:
@@ -152,7 +152,11 @@ def test_register_command_end_to_end(small_ct, tmp_path, capsys):
     assert quality["verdict"] == "fail" and quality["warnings"] == []
     assert quality["registration"]["masks"] == ["auto", "auto"]
     pictures = sorted(p.name for p in (tmp_path / "dvf_registration" / "pictures").iterdir())
-    assert pictures == ["jacobian.png", "review_cord.png", "review_gtv.png", "review_off.png"]
+    assert pictures == ["jacobian.png", "review_cord.png", "review_gtv.png", "review_off.png", "uncertainty.png"]
+    # --inverse-consistency gives the per-voxel uncertainty radius max(2 mm, 2 x loop): the floor, the loop under 0.5 mm
+    radius = read_image(tmp_path / "dvf_registration" / "uncertainty_mm.mha")
+    assert radius.grid.is_close(small_ct.grid) and 2.0 <= radius.array.min() and np.percentile(radius.array, 50) == 2.0
+    assert checks["uncertainty:cord"]["verdict"] == "pass" and checks["uncertainty:cord"]["value"] == pytest.approx(2.0)
     assert (tmp_path / "dvf_registration" / "elastix.log").exists() and (tmp_path / "dvf_registration" / "jacobian.mha").exists()
     captured = capsys.readouterr()
     assert "starting from the spatial registration" in captured.err and "stage 1/1: rigid" in captured.err

@@ -284,26 +284,50 @@ def test_registration_settings_in_a_run_configuration(demo, tmp_path):
 
 
 @pytest.mark.slow
-def test_inverse_consistency_in_a_run(demo, tmp_path):
+def test_inverse_consistency_in_a_run_and_its_uncertainty_radius(demo, tmp_path):
     # the preset's rigid stage both ways in one elastix process: the exact inverse of a rigid map is rigid, so the
     # loop error is only the two stochastic fits' convergence error, under a voxel (measured 0.64 mm p95; voxels
-    # >= 2 mm), whatever the residual deformation
+    # >= 2 mm), whatever the residual deformation. [uncertainty] method = "inverse-consistency" asks for both ways
+    # itself and turns the loop error into the per-voxel radius max(minimum, scale x loop) of the band.
     from accumulate.config import load_config
     from accumulate.pipeline import run
-    from accumulate.registration import preset_files
+    from accumulate.registration import preset_files, read_field, read_image
+    from accumulate.uncertainty import DEFAULT_MINIMUM_MM, DEFAULT_SCALE
 
     text = f"""
     [registration]
     parameter_files = ["{preset_files("fast")[0]}"]
-    inverse_consistency = true
+    [uncertainty]
+    method = "inverse-consistency"
     [output]
     dir = "{tmp_path / "out"}"
     """
     path = tmp_path / "run.toml"
     path.write_text(demo.course_tables() + textwrap.dedent(text))
     result = run(load_config(path), progress=lambda line: None)
-    checks = {c["name"]: c for c in result.summary["registration"]["prior"]["checks"]}
+    course = result.summary["registration"]["prior"]
+    checks = {c["name"]: c for c in course["checks"]}
     ice = checks["inverse_consistency"]
     assert ice["value"] < 1.0 and ice["verdict"] == "pass" and ice["threshold"].startswith("95th percentile <= 2 mm")
-    assert "inverse consistency" in result.summary["registration"]["prior"]["field"]
-    assert (tmp_path / "out" / "registration" / "prior" / "backward" / "elastix.log").exists()
+    assert "inverse consistency" in course["field"]
+    folder = tmp_path / "out" / "registration" / "prior"
+    assert (folder / "backward" / "elastix.log").exists()
+
+    # the radius map: on the reference CT grid, max(minimum, scale x loop error) inside the body, the minimum outside;
+    # max(minimum, scale x) is monotone, so its 95th percentile in the body is that of the loop error (the check's value)
+    radius = read_image(folder / "uncertainty_mm.mha")
+    assert radius.grid.is_close(read_field(tmp_path / "out" / "field_prior.mha").grid)
+    body = result.prepared.bodies["reirradiation"].array >= 0.5
+    np.testing.assert_allclose(radius.array[~body], DEFAULT_MINIMUM_MM)
+    assert radius.array.min() >= DEFAULT_MINIMUM_MM
+    figures = result.summary["uncertainty"]["radius_mm_in_body_by_course"]["prior"]
+    assert figures["p95"] == pytest.approx(max(DEFAULT_MINIMUM_MM, DEFAULT_SCALE * ice["value"]), abs=0.02)
+    # its checks inside each organ at risk, with the threshold, and its picture
+    organs = [c for c in course["checks"] if c["name"].startswith("uncertainty:")]
+    assert {c["name"] for c in organs} >= {"uncertainty:SpinalCord", "uncertainty:Mandible"}
+    assert all(c["threshold"].startswith("95th percentile <= 3 mm") and c["verdict"] == "pass" for c in organs)
+    assert (folder / "pictures" / "uncertainty.png").exists()
+    section = result.summary["uncertainty"]
+    assert section["method"] == "inverse-consistency"
+    assert (section["minimum_mm"], section["scale"]) == (DEFAULT_MINIMUM_MM, DEFAULT_SCALE)
+    assert DEFAULT_MINIMUM_MM <= figures["median"] <= figures["p95"] <= figures["max"] and section["scenarios"] == 15

@@ -1,9 +1,6 @@
 """The registration-uncertainty shift bound on the two-course phantom, against its analytic truth.
 
-The truth is computed independently of the code's warp and DVHs: the analytic prior dose at the
-true prior point ``p + u(p)`` (``accumulate.phantom``), through the LQ formula. Settings: uniform
-alpha/beta 3 Gy, no recovery, voxel DVHs (``[dvh] method = "grid"``) so the metrics are maxima over
-the same voxel centres the analytic values are taken at.
+The truth is computed independently of the code's warp and DVHs (``phantom_truth``).
 """
 
 from __future__ import annotations
@@ -11,30 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from phantom_truth import analytic_cumulative, run_config, stored_prior_cumulative
 
 from accumulate import DisplacementField, read_dose, read_structures
-from accumulate.config import load_config
-from accumulate.phantom import prior_dose_at, prior_point_of, reirr_dose_at, write_demo_case
+from accumulate.phantom import write_demo_case
 from accumulate.pipeline import dir_uncertainty, evaluate, run
-from accumulate.registration import read_field, read_image, sample_linear, write_field
+from accumulate.pipeline._command import print_summary
+from accumulate.registration import read_field, read_image, write_field
 from accumulate.uncertainty import COVERING_COSINE, shift_directions, shift_vectors
-
-ALPHA_BETA = 3.0
-
-
-def _eqd2(dose, fractions):
-    return dose * (ALPHA_BETA + dose / fractions) / (ALPHA_BETA + 2.0)
-
-
-def _analytic_cumulative(points, shift=(0.0, 0.0, 0.0)):
-    """EQD2 (Gy) of the prior dose at the true prior point moved by ``shift`` plus the re-irradiation's, at reference points."""
-    prior = prior_dose_at(prior_point_of(points) + np.asarray(shift, float))
-    return _eqd2(prior, 35) + _eqd2(reirr_dose_at(points), 5)
 
 
 @pytest.fixture(scope="module")
@@ -43,43 +28,8 @@ def case(tmp_path_factory):
 
 
 def _config(case, folder, *, dvf, radius, limit=None, warp="mass"):
-    constraint = (
-        ""
-        if limit is None
-        else f"""
-    [constraints]
-    [[constraints.constraint]]
-    id = "mandible"
-    structure = "Mandible"
-    metric = "Dmax"
-    limit = {limit:.4f}
-    source = "test: between the analytic nominal and worst-case values"
-    [[constraints.constraint]]
-    id = "chiasm"
-    structure = "Chiasm"
-    metric = "D0.03cc"
-    limit = 50.0
-    source = "test: a structure the phantom does not have"
-    """
-    )
-    text = f"""
-    [registration]
-    dvf = "{dvf}"
-    [radiobiology]
-    alpha_beta_default = {ALPHA_BETA}
-    [warp]
-    method = "{warp}"
-    [dvh]
-    method = "grid"
-    [uncertainty]
-    method = "shift"
-    radius_mm = {radius}
-    [output]
-    dir = "{folder / "out"}"
-    """
-    path = folder / f"run_{radius}.toml"
-    path.write_text(case.course_tables() + textwrap.dedent(text) + textwrap.dedent(constraint))
-    return load_config(path)
+    return run_config(case, folder, f"run_{radius}", dvf=dvf, uncertainty=f'method = "shift"\nradius_mm = {radius}',
+                      limit=limit, warp=warp)  # fmt: skip
 
 
 def test_shift_set_is_symmetric_and_covers_the_sphere():
@@ -93,21 +43,14 @@ def test_shift_set_is_symmetric_and_covers_the_sphere():
     assert (v @ shift_directions()[1:].T).max(axis=1).min() >= COVERING_COSINE - 1e-3
 
 
-def _stored_prior_cumulative(case, points, shift=(0.0, 0.0, 0.0)):
-    """Like :func:`_analytic_cumulative` but the prior dose as stored in its RTDOSE (4 mm grid), trilinear at the point."""
-    prior = read_dose(case.prior.dose_path)
-    dose = sample_linear(prior.array, prior.grid, prior_point_of(points) + np.asarray(shift, float), outside=0.0)
-    return _eqd2(dose, 35) + _eqd2(reirr_dose_at(points), 5)
-
-
-def test_robust_verdict_flips_with_the_radius_and_the_band_vanishes_at_zero(case, tmp_path):
+def test_robust_verdict_flips_with_the_radius_and_the_band_vanishes_at_zero(case, tmp_path, capsys):
     # Mandible Dmax of the cumulative EQD2 worked out at the mandible's voxel centres from the true (analytic) prior
     # point and the stored prior dose: nominal, and the worst over the 15 shifts of 3 mm; the limit lies half-way.
     dose_grid = read_dose(case.reirradiation.dose_path).grid
     mandible = read_structures(case.reirradiation.structures_path, dose_grid)["Mandible"].array >= 0.5
     points = dose_grid.world_coordinates()[mandible]
-    nominal = _stored_prior_cumulative(case, points).max()
-    worst = max(_stored_prior_cumulative(case, points, s).max() for s in shift_vectors(3.0))
+    nominal = stored_prior_cumulative(case, points).max()
+    worst = max(stored_prior_cumulative(case, points, s).max() for s in shift_vectors(3.0))
     assert worst - nominal > 3.0  # the mandible lies in the prior course's gradient: a clear gap to put the limit in
     limit = 0.5 * (nominal + worst)
     config = _config(case, tmp_path, dvf=case.true_field_path, radius=3.0, limit=limit, warp="direct")
@@ -125,7 +68,12 @@ def test_robust_verdict_flips_with_the_radius_and_the_band_vanishes_at_zero(case
     assert width.min() >= 0 and width.max() == pytest.approx(summary["uncertainty"]["band_max_gy"], abs=1e-3)
     in_mandible = summary["uncertainty"]["band_max_gy_by_structure"]["Mandible"]
     assert in_mandible == pytest.approx(width[mandible].max(), abs=1e-3) and in_mandible > 0
-    assert summary["uncertainty"]["method"] == "shift" and "value_range" in (tmp_path / "out" / "report.html").read_text()
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert summary["uncertainty"]["method"] == "shift" and "value_range" in report and "Registration uncertainty" in report
+    print_summary(result)  # the console says the range and the robust verdict under the constraint's line
+    console = capsys.readouterr().out
+    assert f"registration uncertainty: {row['value_range'][0]:.2f}-{row['value_range'][1]:.2f} Gy" in console
+    assert "not met in " in console.split("Mandible", 1)[1].split("\n\n", 1)[0]
 
     # r = 0: every scenario is the nominal; the band has no width and the verdict is met in every scenario
     zero = result.prepared.variant(_config(case, tmp_path, dvf=case.true_field_path, radius=0.0, limit=limit, warp="direct"))
@@ -144,7 +92,7 @@ def test_band_covers_the_true_cumulative_eqd2_under_a_registration_error(case, t
     result = run(_config(case, tmp_path, dvf=wrong, radius=3.0), progress=lambda line: None)
     grid = result.cumulative_eqd2.grid
     body = read_structures(case.reirradiation.structures_path, grid)["BODY"].array >= 0.5
-    truth = _analytic_cumulative(grid.world_coordinates()[body])
+    truth = analytic_cumulative(grid.world_coordinates()[body])
     tolerance = 0.01 * truth.max()  # the warp's own accuracy (tests/pipeline: 99 % of voxels within 1 % of the maximum)
     nominal = result.cumulative_eqd2.array[body]
     missed = np.abs(nominal - truth) > tolerance  # where the registration error shows in the nominal dose

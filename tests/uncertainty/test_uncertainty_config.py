@@ -8,6 +8,7 @@ import pytest
 
 from accumulate import ConfigError
 from accumulate.config import load_config
+from accumulate.uncertainty import DEFAULT_MINIMUM_MM, DEFAULT_SCALE
 
 COURSES = """
 [[course]]
@@ -41,15 +42,43 @@ def test_default_is_no_uncertainty_and_the_documented_keys_parse(write):
     config = load_config(write('[uncertainty]\nmethod = "shift"\nradius_mm = 2\n'))
     assert (config.uncertainty_method, config.uncertainty_radius_mm) == ("shift", 2.0)
     assert load_config(write('[uncertainty]\nmethod = "shift"\nradius_mm = 0\n')).uncertainty_radius_mm == 0.0
+    assert not config.registration.inverse_consistency
+
+
+def test_inverse_consistency_method_reads_its_keys_and_registers_both_ways(write):
+    config = load_config(write('[uncertainty]\nmethod = "inverse-consistency"\n'))
+    assert config.uncertainty_method == "inverse-consistency"
+    assert (config.uncertainty_minimum_mm, config.uncertainty_scale) == (DEFAULT_MINIMUM_MM, DEFAULT_SCALE)
+    assert config.registration.inverse_consistency  # implied: the evidence needs the registration the other way round
+    config = load_config(write('[uncertainty]\nmethod = "inverse-consistency"\nminimum_mm = 0\nscale = 2\n'))
+    assert (config.uncertainty_minimum_mm, config.uncertainty_scale) == (0.0, 2.0)
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ('[uncertainty]\nmethod = "ensemble"\n', r"\[uncertainty\]\.method must be one of \['none', 'shift'\]"),
-        ("[uncertainty]\nradius_mm = -1\n", r"\[uncertainty\]\.radius_mm must be >= 0"),
-        ('[uncertainty]\nradius_mm = "3 mm"\n', r"\[uncertainty\]\.radius_mm must be a"),
+        (
+            '[uncertainty]\nmethod = "ensemble"\n',
+            r"\[uncertainty\]\.method must be one of \['none', 'shift', 'inverse-consistency'\]",
+        ),
+        ('[uncertainty]\nmethod = "shift"\nradius_mm = -1\n', r"\[uncertainty\]\.radius_mm must be >= 0"),
+        ('[uncertainty]\nmethod = "shift"\nradius_mm = "3 mm"\n', r"\[uncertainty\]\.radius_mm must be a"),
         ("[uncertainty]\nradius = 3\n", r"\[uncertainty\]: unknown key\(s\) \['radius'\]"),
+        # a key of another method is a mistake: it would silently not be used
+        (
+            '[uncertainty]\nmethod = "shift"\nminimum_mm = 1\n',
+            r"\['minimum_mm'\] do not apply to method = 'shift', which reads \['radius_mm'\]",
+        ),
+        (
+            '[uncertainty]\nmethod = "inverse-consistency"\nradius_mm = 3\n',
+            r"\['radius_mm'\] do not apply to method = 'inverse-consistency'",
+        ),
+        ("[uncertainty]\nradius_mm = 3\n", r"\['radius_mm'\] do not apply to method = 'none', which reads no other key"),
+        ('[uncertainty]\nmethod = "inverse-consistency"\nscale = -0.5\n', r"\[uncertainty\]\.scale must be >= 0"),
+        (
+            'inverse_consistency = false\n[uncertainty]\nmethod = "inverse-consistency"\n',  # in [registration]
+            r"registers both ways, but \[registration\] inverse_consistency = false",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_key(write, extra, message):
