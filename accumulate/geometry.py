@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import GeometryError, InputError
 
-__all__ = ["DisplacementField", "Grid", "Volume"]
+__all__ = ["DisplacementField", "Grid", "LpsAxes", "Volume"]
 
 _IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -193,6 +193,24 @@ class Grid:
         upper = np.asarray(self.shape, dtype=float) - 1 + margin_voxels
         return np.all((idx >= -margin_voxels) & (idx <= upper), axis=-1)
 
+    def lps_axes(self) -> LpsAxes:
+        """How an array on this grid is seen with its axes along LPS z, y, x, ascending (for pictures with labels).
+
+        Raises GeometryError for a grid whose axes are not along LPS (an oblique grid: its planes
+        are not axial, coronal or sagittal, and cannot be labelled so).
+        """
+        direction = self.direction_matrix  # columns: LPS vectors of the index axes i, j, k
+        axis = np.argmax(np.abs(direction), axis=0)  # the LPS axis (0 x, 1 y, 2 z) of index axis i, j, k
+        if sorted(axis) != [0, 1, 2] or not np.allclose(np.abs(direction[axis, [0, 1, 2]]), 1.0, atol=1e-4):
+            raise GeometryError(f"the grid's axes are not along LPS ({self.describe()}): planes cannot be labelled")
+        index_axis = [int(np.flatnonzero(axis == lps)[0]) for lps in (2, 1, 0)]  # index axis of LPS z, y, x
+        return LpsAxes(
+            order=tuple(2 - i for i in index_axis),
+            descending=tuple(bool(direction[lps, i] < 0) for lps, i in zip((2, 1, 0), index_axis, strict=True)),
+            shape=tuple(self.shape[2 - i] for i in index_axis),
+            spacing_mm=tuple(float(self.spacing_mm[i]) for i in index_axis[::-1]),
+        )
+
     # -- ITK interop ----------------------------------------------------------------------
     @classmethod
     def from_itk(cls, image: Any) -> Grid:
@@ -218,6 +236,34 @@ class Grid:
         image.SetSpacing([float(v) for v in self.spacing_mm])
         image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(self.direction_matrix)))
         return image
+
+
+@dataclass(frozen=True)
+class LpsAxes:
+    """An array ``[k, j, i]`` on a grid whose axes run along LPS, seen with its axes (z, y, x) ascending.
+
+    ``order`` is the array axis holding LPS z, y and x; ``descending`` whether the coordinate falls
+    along it (flipped in the view); ``shape`` the view's (nz, ny, nx); ``spacing_mm`` (sx, sy, sz).
+    From :meth:`Grid.lps_axes`.
+    """
+
+    order: tuple[int, int, int]
+    descending: tuple[bool, bool, bool]
+    shape: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+
+    def view(self, array: Any) -> np.ndarray:
+        """``array`` (grid shape, then any trailing axes) with its first three axes along LPS z, y, x, ascending."""
+        out = np.transpose(np.asarray(array), (*self.order, *range(3, np.ndim(array))))
+        for axis, flip in enumerate(self.descending):
+            if flip:
+                out = np.flip(out, axis=axis)
+        return out
+
+    def index(self, index_kji: Any) -> tuple[int, int, int]:
+        """The view's (z, y, x) index of the grid's voxel ``index_kji`` (k, j, i)."""
+        picked = [int(index_kji[a]) for a in self.order]
+        return tuple(n - 1 - v if flip else v for v, n, flip in zip(picked, self.shape, self.descending, strict=True))
 
 
 def _summary(array: Any) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import DisplacementField, Volume
+from ..geometry import DisplacementField, Grid, Volume
 from ._report import QualityReport
 from ._sampling import sample_linear
 
@@ -52,20 +52,27 @@ class Picture:
     panels: dict[tuple[str, str], tuple[int, int, int, int]] = field(default_factory=dict)
 
 
-def _plane(array: np.ndarray, plane: str, index: tuple[int, int, int]) -> np.ndarray:
-    """The 2-D view of a (z, y, x) array in display orientation (rows top to bottom)."""
-    k, j, i = index
+def _plane(array: np.ndarray, plane: str, index: tuple[int, int, int], grid: Grid) -> np.ndarray:
+    """The 2-D view of an array on ``grid`` in display orientation (rows top to bottom), through voxel ``index``.
+
+    The array is first seen along LPS (:meth:`Grid.lps_axes`: a feet-first or prone CT, whose
+    index axes run against LPS, shows as a head-first supine one; an oblique grid is refused).
+    """
+    axes = grid.lps_axes()
+    view = axes.view(array)
+    k, j, i = axes.index(index)
     if plane == "axial":
-        return array[k]  # rows y (anterior first), columns x (patient right first)
+        return view[k]  # rows y (anterior first), columns x (patient right first)
     if plane == "coronal":
-        return array[::-1, j, :]  # rows z from superior, columns x
-    return array[::-1, :, i]  # sagittal: rows z from superior, columns y (anterior first)
+        return view[::-1, j, :]  # rows z from superior, columns x
+    return view[::-1, :, i]  # sagittal: rows z from superior, columns y (anterior first)
 
 
-def _extent(volume: Volume, plane: str) -> tuple[float, float, float, float]:
+def _extent(grid: Grid, plane: str) -> tuple[float, float, float, float]:
     """Panel size in mm (width, height) as an imshow extent, so pixels are square in mm."""
-    sx, sy, sz = volume.grid.spacing_mm
-    nz, ny, nx = volume.grid.shape
+    axes = grid.lps_axes()
+    sx, sy, sz = axes.spacing_mm
+    nz, ny, nx = axes.shape
     width, height = {"axial": (nx * sx, ny * sy), "coronal": (nx * sx, nz * sz), "sagittal": (ny * sy, nz * sz)}[plane]
     return (0.0, width, height, 0.0)
 
@@ -75,15 +82,14 @@ def _grey(array: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(array, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
 
 
-def _plane_index(shape, plane: str, index) -> np.ndarray:
-    """The (z, y, x) voxel indices of one displayed plane, (rows, cols, 3), in the orientation of :func:`_plane`."""
-    grids = np.indices(shape)
-    return np.stack([_plane(g, plane, index) for g in grids], axis=-1)
+def _plane_index(grid: Grid, plane: str, index) -> np.ndarray:
+    """The grid's (k, j, i) voxel indices of one displayed plane, (rows, cols, 3), in the orientation of :func:`_plane`."""
+    return np.stack([_plane(g, plane, index, grid) for g in np.indices(grid.shape)], axis=-1)
 
 
 def warped_plane(moving: Volume, field: DisplacementField, plane: str, index) -> np.ndarray:
     """The moving CT pulled through ``field`` on one plane of the fixed grid only (trilinear; air outside)."""
-    voxels = _plane_index(field.grid.shape, plane, index)
+    voxels = _plane_index(field.grid, plane, index)
     u = np.asarray(field.to_numpy().array)[voxels[..., 0], voxels[..., 1], voxels[..., 2]]
     points = field.grid.world_from_index(voxels.reshape(-1, 3).astype(float)).reshape(u.shape) + u
     return sample_linear(np.asarray(moving.to_numpy().array), moving.grid, points, outside=CT_WINDOW_HU[0])
@@ -100,8 +106,8 @@ def _blend(fixed: np.ndarray, warped: np.ndarray) -> np.ndarray:
     return np.stack([f, w, f], axis=-1)
 
 
-def _pixel_mm(volume: Volume, plane: str) -> tuple[float, float]:
-    sx, sy, sz = volume.grid.spacing_mm
+def _pixel_mm(grid: Grid, plane: str) -> tuple[float, float]:
+    sx, sy, sz = grid.lps_axes().spacing_mm
     return {"axial": (sy, sx), "coronal": (sz, sx), "sagittal": (sz, sy)}[plane]
 
 
@@ -143,17 +149,18 @@ def centroid_index(mask: Any) -> tuple[int, int, int]:
 
 
 def _contours(ax, structures: Mapping[str, Volume], propagated: Mapping[str, np.ndarray], plane: str, index,
-              pixel_mm: tuple[float, float]) -> None:  # fmt: skip
+              grid: Grid) -> None:  # fmt: skip
     """Each fixed contour (solid) and its propagated twin (dashed) in one colour, at pixel centres in mm."""
     for number, (label, mask) in enumerate(structures.items()):
         colour = _COLOURS[number % len(_COLOURS)]
         for view, style in ((np.asarray(mask.array), "solid"), (propagated.get(label), "dashed")):
             if view is None:
                 continue
-            section = _plane(np.asarray(view, dtype=float), plane, index)
+            section = _plane(np.asarray(view, dtype=float), plane, index, grid)
             if section.min() == section.max():
                 continue
             rows, cols = np.indices(section.shape)
+            pixel_mm = _pixel_mm(grid, plane)
             ax.contour((cols + 0.5) * pixel_mm[1], (rows + 0.5) * pixel_mm[0], section, levels=[0.5], colors=[colour],
                        linewidths=1.0, linestyles=style)  # fmt: skip
 
@@ -168,10 +175,10 @@ def _review_picture(
     axes = {}
     fixed_a = np.asarray(fixed.array)
     for column, plane in enumerate(PLANES):
-        f, w = _plane(fixed_a, plane, index), warped_plane(moving, field, plane, index)
-        extent = _extent(fixed, plane)
+        f, w = _plane(fixed_a, plane, index, fixed.grid), warped_plane(moving, field, plane, index)
+        extent = _extent(fixed.grid, plane)
         views = (
-            ("checkerboard", _checkerboard(f, w, _pixel_mm(fixed, plane)), "gray"),
+            ("checkerboard", _checkerboard(f, w, _pixel_mm(fixed.grid, plane)), "gray"),
             ("blend", _blend(f, w), None),
             ("structures", _grey(f), "gray"),
         )
@@ -186,7 +193,7 @@ def _review_picture(
                 ax.set_ylabel({"checkerboard": "fixed | warped moving", "blend": "fixed (magenta) / warped (green)",
                                "structures": "fixed (solid) / propagated (dashed)"}[kind], fontsize=8)  # fmt: skip
             if kind == "structures":
-                _contours(ax, structures, propagated, plane, index, _pixel_mm(fixed, plane))
+                _contours(ax, structures, propagated, plane, index, fixed.grid)
             axes[(kind, plane)] = ax
     caption = (
         f"{name}: fixed vs warped moving CT (checkerboard of {_CHECKER_MM:g} mm squares; colour blend) and the structures "
@@ -212,7 +219,7 @@ def _map_picture(name: str, volume: Volume, index, title: str, caption: str, *, 
     image = None
     for column, plane in enumerate(PLANES):
         ax = figure.add_subplot(grid[0, column])
-        image = ax.imshow(_plane(values, plane, index), cmap=cmap, norm=norm, extent=_extent(volume, plane),
+        image = ax.imshow(_plane(values, plane, index, volume.grid), cmap=cmap, norm=norm, extent=_extent(volume.grid, plane),
                           interpolation="nearest")  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])

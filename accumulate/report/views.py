@@ -30,7 +30,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
-from ..errors import GeometryError
 from ..geometry import Volume
 
 #: CT window for the pictures, HU.
@@ -62,24 +61,12 @@ class Oriented:
 def lps_oriented(volume: Volume) -> Oriented:
     """``volume`` with its axes along LPS, ascending; GeometryError for a grid whose axes are not along LPS."""
     grid = volume.grid
-    direction = grid.direction_matrix  # columns: LPS vectors of the index axes x, y, z
-    axis = np.argmax(np.abs(direction), axis=0)  # the LPS axis (0 x, 1 y, 2 z) of index axis i, j, k
-    if sorted(axis) != [0, 1, 2] or not np.allclose(np.abs(direction[axis, [0, 1, 2]]), 1.0, atol=1e-4):
-        raise GeometryError(f"the dose grid's axes are not along LPS ({grid.describe()}): planes cannot be labelled")
-    array = np.asarray(volume.to_numpy().array, dtype=float)  # [k, j, i]
-    coordinates = []
-    for i in range(3):  # index axis i (x, y, z) -> array axis 2 - i
-        n = grid.shape[2 - i]
-        start = grid.origin_mm[axis[i]]
-        coordinates.append(start + np.sign(direction[axis[i], i]) * grid.spacing_mm[i] * np.arange(n))
-    # array axis of each LPS axis (z, y, x), then flip the descending ones
-    order = [2 - int(np.flatnonzero(axis == lps)[0]) for lps in (2, 1, 0)]
-    array = np.transpose(array, order)
-    coords = [coordinates[2 - a] for a in order]
-    for a in range(3):
-        if coords[a].size > 1 and coords[a][1] < coords[a][0]:
-            array, coords[a] = np.flip(array, axis=a), coords[a][::-1]
-    return Oriented(np.ascontiguousarray(array), *coords)
+    axes = grid.lps_axes()
+    array = axes.view(np.asarray(volume.to_numpy().array, dtype=float))
+    corner = grid.world_from_index(np.array([[0.0, 0.0, 0.0], [n - 1.0 for n in grid.shape]]))
+    low = corner.min(axis=0)  # the smallest coordinate along each LPS axis: the view starts there
+    x, y, z = (low[a] + axes.spacing_mm[a] * np.arange(axes.shape[2 - a]) for a in range(3))
+    return Oriented(np.ascontiguousarray(array), z, y, x)
 
 
 def nice_levels(top: float, count: int = 5) -> list[float]:

@@ -155,6 +155,47 @@ def test_review_pictures_pass_through_the_organ_centroid(tmp_path):
     assert all(isinstance(f, Figure) and f.png.startswith(b"\x89PNG") for f in figures) and "organ" in figures[0].caption
 
 
+def _stored_otherwise(volume: Volume, how: str) -> Volume:
+    """The same voxels (same centres, same values) stored feet-first-like (x and z reversed) or with x and y swapped."""
+    grid, array = volume.grid, np.asarray(volume.array)
+    (nz, ny, nx), (sx, sy, sz), (ox, oy, oz) = grid.shape, grid.spacing_mm, grid.origin_mm
+    if how == "flipped":
+        other = Grid((nz, ny, nx), (ox + (nx - 1) * sx, oy, oz + (nz - 1) * sz), (sx, sy, sz), (-1, 0, 0, 0, 1, 0, 0, 0, -1))
+        return Volume(array[::-1, :, ::-1], other, volume.quantity, volume.unit)
+    other = Grid((nz, nx, ny), (ox, oy, oz), (sy, sx, sz), (0, 1, 0, 1, 0, 0, 0, 0, 1))  # index i along LPS y
+    return Volume(np.swapaxes(array, 1, 2), other, volume.quantity, volume.unit)
+
+
+@pytest.mark.parametrize("how", ["flipped", "swapped"])
+def test_pictures_show_the_patient_whatever_the_storage_order(how):
+    # A CT stored feet-first (index x towards the patient's right, z inferior) or with its rows along x shows the same
+    # planes as the head-first one: the same pixels in every panel, the organ's planes through the same point.
+    from accumulate.registration._pictures import warped_plane
+
+    ct, organ = _bright_plate_ct()
+    ct.array[11, 15:25, 20:24] = 100.0  # the plate's right part dimmer: a mirrored picture would show it on the other side
+    other_ct, other_organ = _stored_otherwise(ct, how), _stored_otherwise(organ, how)
+    for volume, twin in ((ct, other_ct), (organ, other_organ)):  # the same value at every LPS point
+        points, values = twin.grid.world_coordinates().reshape(-1, 3), np.asarray(twin.array).reshape(-1)
+        index = np.rint(volume.grid.index_from_world(points)).astype(int)
+        np.testing.assert_array_equal(np.asarray(volume.array)[tuple(index.T)], values)
+    pictures = {}
+    for key, (c, o) in {"head-first": (ct, organ), how: (other_ct, other_organ)}.items():
+        field = DisplacementField.identity(c.grid)
+        report = assess(field, region=body_mask(c), structures={"organ": (o, o)})
+        pictures[key] = review_pictures(c, c, field, report, structures={"organ": o})[0]
+        centre = c.grid.world_from_index(np.array(pictures[key].index_zyx, float))
+        np.testing.assert_allclose(centre, ct.grid.world_from_index(np.array([11.0, 20.0, 25.0])))
+        assert warped_plane(c, field, "sagittal", pictures[key].index_zyx).shape == (24, 40)  # rows z, columns y
+    first, second = pictures["head-first"], pictures[how]
+    for key in first.panels:
+        np.testing.assert_array_equal(_panel(first, key), _panel(second, key), err_msg=str(key))
+    axial = _panel(first, ("checkerboard", "axial"))
+    h, w = axial.shape[:2]
+    dim, bright = axial[int(h * 17 / 40), int(w * 21.5 / 50)], axial[int(h * 17 / 40), int(w * 27 / 50)]
+    assert dim.mean() < bright.mean() - 40  # patient right (low x) on the viewer's left: the dim part on the left
+
+
 def test_output_folder_keeps_the_dots_of_the_name(tmp_path):
     assert registration_folder(tmp_path / "x0.05.mha") == tmp_path / "x0.05_registration"
     assert registration_folder(tmp_path / "x0.2.mha") == tmp_path / "x0.2_registration"
