@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..density import density_from_ct
-from ..errors import InputError
+from ..errors import GeometryError, InputError
 from ..evaluation import StructureSamples, sample_structures, values_at_points
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import read_contours, read_structures
@@ -258,9 +258,12 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         if reference.ct is not None and prior.ct is not None:
             on_ct = masks_on_ct(reference) if reference.structures_path else {}
             organs = {n: m for n, m in on_ct.items() if n in checked_names} or dict(on_ct)
-            pictures[prior.name] = review(fields[prior.name], reference, prior, report, organs, checked.bodies,
-                                          workdir / "pictures", registration=config.registration,
-                                          uncertainty=radius)  # fmt: skip
+            try:
+                pictures[prior.name] = review(fields[prior.name], reference, prior, report, organs, checked.bodies,
+                                              workdir / "pictures", registration=config.registration,
+                                              uncertainty=radius)  # fmt: skip
+            except GeometryError as exc:  # an oblique CT: its planes are not axial, coronal, sagittal
+                notes.append(f"course '{prior.name}': no registration review pictures: {exc}")
     stages.done()
 
     stages.start("warp prior doses")

@@ -142,6 +142,7 @@ def _write_dicom(field, path: str, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import GeometryError
     from . import (
         NEEDS_REVIEW_EXIT_CODE,
         assess,
@@ -231,7 +232,10 @@ def run(args: argparse.Namespace) -> int:
     contours = {name: pair[0] for name, pair in structures.items()} | oars
     region = None if fixed_mask is None else fixed_mask.array
     options = {"structures": contours, "region": region, "uncertainty": uncertainty}
-    write_pictures(folder / "pictures", fixed, moving, result.field, report, **options)
+    try:
+        write_pictures(folder / "pictures", fixed, moving, result.field, report, **options)
+    except GeometryError as exc:  # an oblique fixed CT: its planes are not axial, coronal, sagittal
+        print(f"warning: no review pictures: {exc}", file=sys.stderr)
     for check in report.checks:
         print(f"{check.name:<28} {check.verdict.upper():<5} {check.message} (threshold: {check.threshold})")
     verdict = "PASS" if report.verdict == "pass" else "NEEDS REVIEW"

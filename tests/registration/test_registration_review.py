@@ -196,6 +196,17 @@ def test_pictures_show_the_patient_whatever_the_storage_order(how):
     assert dim.mean() < bright.mean() - 40  # patient right (low x) on the viewer's left: the dim part on the left
 
 
+def test_an_oblique_ct_gets_no_mislabelled_pictures():
+    from accumulate import GeometryError
+
+    c, s = np.cos(0.3), np.sin(0.3)
+    grid = Grid((6, 8, 8), spacing_mm=(2.0, 2.0, 2.0), direction=(c, -s, 0, s, c, 0, 0, 0, 1))
+    ct = Volume(np.zeros(grid.shape, np.float32), grid, "hu", "HU")
+    field = DisplacementField.identity(grid)
+    with pytest.raises(GeometryError, match="not along LPS"):
+        review_pictures(ct, ct, field, assess(field))
+
+
 def test_output_folder_keeps_the_dots_of_the_name(tmp_path):
     assert registration_folder(tmp_path / "x0.05.mha") == tmp_path / "x0.05_registration"
     assert registration_folder(tmp_path / "x0.2.mha") == tmp_path / "x0.2_registration"
