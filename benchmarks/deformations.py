@@ -15,7 +15,10 @@ The true field is the sum of
   shrinking structure come on top);
 - an optional **rigid offset** ``(R - I)(p - c) + t`` (rotation about the image centre c);
 - an optional **shrinking structure**: the prior anatomy was larger about a centre ``c_s`` in the
-  body, ``u_s(p) = k (p - c_s) exp(-|p - c_s|^2 / (2 sigma_s^2))`` (``k`` = ``shrink_fraction``).
+  body, ``u_s(p) = k (p - c_s) exp(-|p - c_s|^2 / (2 sigma_s^2))`` (``k`` = ``shrink_fraction``);
+- an optional local **bump**: ``bump_mm d exp(-|p - c_b|^2 / (2 sigma_b^2))`` about a given centre
+  ``c_b`` (``bump_centre_mm``) in a given direction d, a motion a registration may miss where the
+  tissue is homogeneous (``bench_uncertainty_calibration.py``'s local failure).
 
 The moving image is ``moving(q) = fixed(q + v(q))`` with v the inverse of u (fixed-point
 iteration, which converges when no voxel folds; the residual is reported), plus intensity
@@ -23,7 +26,7 @@ changes that have no correspondence in the fixed CT: a contrast **bolus** (a sof
 of +``bolus_hu`` in soft tissue), **weight loss** (the prior body had an extra layer of fat,
 ``weight_loss_mm`` thick, -100 HU, at the outline) and Gaussian **noise** of ``noise_hu``.
 
-Used by ``benchmarks/bench_registration_accuracy.py`` and, at a small size, by
+Used by ``benchmarks/bench_registration_accuracy.py``, ``bench_uncertainty_calibration.py`` and, at a small size, by
 ``tests/benchmarks/test_deformations.py``.
 """
 
@@ -59,6 +62,10 @@ class Deformation:
     shrink_fraction: float = 0.0
     shrink_sigma_mm: float = 15.0
     weight_loss_mm: float = 0.0
+    bump_mm: float = 0.0
+    bump_sigma_mm: float = 15.0
+    bump_centre_mm: tuple[float, float, float] | None = None
+    bump_direction: tuple[float, float, float] = (1.0, 0.0, 0.0)
     seed: int = 0
 
 
@@ -95,7 +102,8 @@ def smooth_random_field(shape, spacing_mm, correlation_mm: float, rng: np.random
     return out
 
 
-def _blob(points: np.ndarray, centre: np.ndarray, sigma_mm: float) -> np.ndarray:
+def blob(points: np.ndarray, centre: np.ndarray, sigma_mm: float) -> np.ndarray:
+    """The Gaussian weight ``exp(-|p - c|^2 / (2 sigma^2))`` at LPS ``points`` (..., 3) around ``centre`` (mm)."""
     return np.exp(-np.sum((points - centre) ** 2, axis=-1) / (2.0 * sigma_mm**2))
 
 
@@ -119,8 +127,12 @@ def true_field(fixed: Volume, settings: Deformation, body: np.ndarray) -> tuple[
     centres: dict[str, np.ndarray] = {}
     if settings.shrink_fraction:
         centres["shrink"] = _inside_point(body, fixed, rng, 2.0 * settings.shrink_sigma_mm)
-        weight = _blob(points, centres["shrink"], settings.shrink_sigma_mm)[..., None]
+        weight = blob(points, centres["shrink"], settings.shrink_sigma_mm)[..., None]
         u += settings.shrink_fraction * (points - centres["shrink"]) * weight
+    if settings.bump_mm:  # a local displacement of its own (a likely local failure of a registration)
+        centres["bump"] = np.asarray(settings.bump_centre_mm, dtype=float)
+        direction = np.asarray(settings.bump_direction, dtype=float) / np.linalg.norm(settings.bump_direction)
+        u += settings.bump_mm * direction * blob(points, centres["bump"], settings.bump_sigma_mm)[..., None]
     centre = grid.world_from_index((np.asarray(grid.shape, float) - 1.0) / 2.0)
     rotation = rotation_matrix(settings.rotation_deg)
     u += (points - centre) @ (rotation - np.eye(3)).T + np.asarray(settings.translation_mm, float)
@@ -160,7 +172,7 @@ def deform(fixed: Volume, settings: Deformation = Deformation()) -> DeformedCase
         hu = np.where(rim >= 0.5, FAT_HU, hu)
     if settings.bolus_hu:  # contrast uptake in soft tissue only (not bone, not air)
         soft = (hu > -200.0) & (hu < 200.0)
-        hu = hu + settings.bolus_hu * _blob(pulled, centres["bolus"], settings.bolus_sigma_mm) * soft
+        hu = hu + settings.bolus_hu * blob(pulled, centres["bolus"], settings.bolus_sigma_mm) * soft
     if settings.noise_hu:
         hu = hu + rng.normal(0.0, settings.noise_hu, hu.shape)
     moving = fixed.with_array(hu.astype(np.float32))
