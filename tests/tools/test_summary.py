@@ -27,7 +27,7 @@ def _result(unit: str):
     status = RunStatus("not met", 10, "1 of 3 evaluated constraints not met", ("not met: Parotid_L V30Gy <= 10",), warnings)
     dose = SimpleNamespace(unit=unit)
     return SimpleNamespace(verdicts=verdicts, status=status, files={"report": "out/report.html"}, cumulative_eqd2=dose,
-                           cumulative_physical=dose)  # fmt: skip
+                           cumulative_physical=dose, uncertainty=None)  # fmt: skip
 
 
 def test_every_number_has_its_unit_and_the_warnings_come_last(capsys):

@@ -16,8 +16,7 @@ from phantom_truth import analytic_cumulative, run_config, stored_prior_cumulati
 
 from accumulate import DisplacementField, read_dose, read_structures
 from accumulate.phantom import write_demo_case
-from accumulate.pipeline import dir_uncertainty, evaluate, run
-from accumulate.pipeline._command import print_summary
+from accumulate.pipeline import dir_uncertainty, evaluate, print_summary, run
 from accumulate.registration import read_field, read_image, write_field
 from accumulate.uncertainty import COVERING_COSINE, shift_directions, shift_vectors
 
