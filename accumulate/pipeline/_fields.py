@@ -221,6 +221,7 @@ def review(
         region=None if body is None else body.array,
         uncertainty=uncertainty,
         tolerances=(limits.jacobian_min, limits.jacobian_max),
+        uncertainty_limit_mm=limits.uncertainty_p95_mm,
     )
     folder.mkdir(parents=True, exist_ok=True)
     for picture in pictures:

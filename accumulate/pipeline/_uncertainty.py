@@ -72,21 +72,20 @@ class Uncertainty:
     def summary(self, quantity: str) -> dict[str, Any]:
         """The ``uncertainty`` section of summary.json."""
         band = np.asarray(self.band.array, dtype=float)
+        linear = "where the dose is locally linear"
+        covers = f"registration errors up to about {COVERING_COSINE:.2f} x the radius {linear}"
+        per_voxel = {}
         if self.radius:
-            radius = {
+            per_voxel = {
                 "radius_mm": "per voxel: max(minimum_mm, scale x the inverse-consistency error of the course's registration)",
                 "radius_mm_in_body_by_course": self.radius,
-                "covers": f"registration errors up to about {COVERING_COSINE:.2f} x the local radius where the dose is locally "
-                "linear; the radius is the registration's evidence of its error, not a bound on it (README)",
             }
-        else:
-            radius = {
-                "covers": f"registration errors up to about {COVERING_COSINE:.2f} x the radius where the dose is locally linear"
-            }
+            covers = (f"registration errors up to about {COVERING_COSINE:.2f} x the local radius {linear}; the radius is "
+                      "the registration's evidence of its error, not a bound on it (README)")  # fmt: skip
         return {
             "method": self.method,
             **self.settings,
-            **{key: value for key, value in radius.items() if key != "covers"},
+            **per_voxel,
             "scenarios": len(self.directions),
             "shifts_mm": "the nominal, 6 axis and 8 diagonal shifts of the prior dose's moving points at the radius",
             "band": f"per voxel, the {quantity.upper()} of the lowest and highest warped prior dose over the scenarios, each "
@@ -95,7 +94,7 @@ class Uncertainty:
             "band_max_gy_by_structure": {name: round(value, 3) for name, value in self.structure_band_gy.items()},
             "robust_verdict": "met in every scenario (the same shift for all prior courses) or not met in k of n; 'worst case "
             "exceeds limit': the metric of the voxelwise upper envelope is over the limit",
-            "covers": radius["covers"],
+            "covers": covers,
             "seconds": round(self.seconds, 2),
         }
 

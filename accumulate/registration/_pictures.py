@@ -8,10 +8,11 @@ the viewer's left, coronal and sagittal with superior up; pixels are square in m
   warped moving CT as a checkerboard (row 1), as a colour blend (row 2: fixed in magenta, warped
   moving in green; grey where they agree), and the structures propagated from the moving CT
   (dashed) over the fixed CT with the fixed contours of the same name (solid) (row 3).
-- ``jacobian.png``: the Jacobian determinant on a log colour scale 0.25-4 (blue < 1 < red),
-  through the voxel of smallest determinant inside the body, with the checks' range marked on
-  the colour bar.
-- ``uncertainty.png`` (when a per-voxel uncertainty is given): mm, through its largest value.
+- ``jacobian.png``: the Jacobian determinant over the fixed CT, coloured inside the body, on a log
+  colour scale 0.25-4 (blue < 1 < red), through the voxel of smallest determinant inside the body
+  (its centroid where the map is flat), with the checks' range marked on the colour bar.
+- ``uncertainty.png`` (when a per-voxel uncertainty is given): mm, the same way, through its
+  largest value, the check's threshold marked.
 
 Rendered with matplotlib's Agg backend (no display needed).
 """
@@ -203,7 +204,13 @@ def _review_picture(
     return _finish(figure, f"review_{_safe(name)}.png", caption, index, axes)
 
 
-def _map_picture(name: str, volume: Volume, index, title: str, caption: str, *, jacobian: tuple[float, float] | None) -> Picture:
+def _map_picture(name: str, volume: Volume, index, title: str, caption: str, *, ct: Volume, inside: np.ndarray,
+                 jacobian: tuple[float, float] | None = None, limit: float | None = None) -> Picture:  # fmt: skip
+    """A map over the fixed CT (grey), coloured inside the body only, on three planes, with its colour bar.
+
+    ``jacobian``: a log scale 0.25-4 with the checks' range marked; else a linear scale from 0 to
+    the larger of the map's maximum and 4/3 of ``limit`` (mm), ``limit`` marked.
+    """
     from matplotlib.colors import LogNorm, Normalize
 
     figure = _canvas(1, title)
@@ -213,28 +220,45 @@ def _map_picture(name: str, volume: Volume, index, title: str, caption: str, *, 
         norm, cmap = LogNorm(vmin=0.25, vmax=4.0), "RdBu_r"
         values = np.clip(values, 0.25, 4.0)  # folded voxels (<= 0) show as the darkest blue
     else:
-        finite = values[np.isfinite(values)]
-        norm, cmap = Normalize(vmin=0.0, vmax=float(max(finite.max(), 1e-6)) if finite.size else 1.0), "viridis"
+        finite = values[np.isfinite(values) & inside]
+        top = max(float(finite.max()) if finite.size else 0.0, 4.0 / 3.0 * (limit or 0.0), 1e-6)
+        norm, cmap = Normalize(vmin=0.0, vmax=top), "viridis"
+    shown = np.where(inside, values, np.nan)  # outside the body: the CT alone
     axes = {}
     image = None
     for column, plane in enumerate(PLANES):
         ax = figure.add_subplot(grid[0, column])
-        image = ax.imshow(_plane(values, plane, index, volume.grid), cmap=cmap, norm=norm, extent=_extent(volume.grid, plane),
+        extent = _extent(volume.grid, plane)
+        ax.imshow(_grey(_plane(np.asarray(ct.array), plane, index, ct.grid)), cmap="gray", vmin=0, vmax=1, extent=extent,
+                  interpolation="nearest")  # fmt: skip
+        image = ax.imshow(_plane(shown, plane, index, volume.grid), cmap=cmap, norm=norm, extent=extent, alpha=0.65,
                           interpolation="nearest")  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(plane, fontsize=9)
         axes[("map", plane)] = ax
     bar = figure.colorbar(image, cax=figure.add_subplot(grid[0, 3]))
+    bar.solids.set_alpha(1.0)
     if jacobian is not None:
         bar.ax.minorticks_off()
         bar.set_ticks([0.25, 0.5, 1.0, 2.0, 4.0], labels=["<=0.25", "0.5", "1", "2", ">=4"])
-        for limit in jacobian:
-            bar.ax.axhline(limit, color="black", linewidth=1.5)
+        for value in jacobian:
+            bar.ax.axhline(value, color="black", linewidth=1.5)
         bar.set_label("Jacobian determinant (1 = volume kept)", fontsize=8)
     else:
+        if limit is not None:
+            bar.ax.axhline(limit, color="red", linewidth=1.5)
         bar.set_label(f"{volume.quantity} ({volume.unit})", fontsize=8)
     return _finish(figure, name, caption, index, axes)
+
+
+def _through(values: np.ndarray, inside: np.ndarray, pick) -> tuple[int, int, int]:
+    """The voxel of ``pick`` (argmin/argmax) of ``values`` inside the body; the body's centroid where the map is flat there."""
+    finite = inside & np.isfinite(values)
+    if not finite.any() or np.ptp(values[finite]) <= 1e-6:
+        return centroid_index(inside)
+    masked = np.where(finite, values, np.inf if pick is np.argmin else -np.inf)
+    return tuple(int(v) for v in np.unravel_index(int(pick(masked)), values.shape))
 
 
 def review_pictures(
@@ -247,6 +271,7 @@ def review_pictures(
     region: Any = None,
     uncertainty: Volume | None = None,
     tolerances: tuple[float, float] = (0.5, 2.0),
+    uncertainty_limit_mm: float = 3.0,
 ) -> list[Picture]:
     """The review pictures of one registration (see the module docstring).
 
@@ -267,6 +292,8 @@ def review_pictures(
         Per-voxel registration uncertainty (mm) on the fixed grid.
     tolerances : (float, float)
         The Jacobian range of the checks, marked on the colour bar.
+    uncertainty_limit_mm : float
+        The uncertainty check's threshold (mm), marked on its colour bar.
     """
     structures = dict(structures or {})
     pictures = []
@@ -276,8 +303,7 @@ def review_pictures(
     inside = np.ones(fixed.grid.shape, bool) if region is None else np.asarray(region, dtype=bool)
     if report.jacobian is not None:
         jac = np.asarray(report.jacobian.array)
-        masked = np.where(inside, jac, np.inf)
-        index = tuple(int(v) for v in np.unravel_index(int(np.argmin(masked)), jac.shape))
+        index = _through(jac, inside, np.argmin)
         low = float(jac[index])
         pictures.append(
             _map_picture(
@@ -285,22 +311,29 @@ def review_pictures(
                 report.jacobian,
                 index,
                 f"Jacobian determinant through its smallest value in the body ({low:.2f}, voxel z, y, x = {tuple(index)})",
-                f"Jacobian determinant of the registration (log scale; blue: compression, red: expansion; folded voxels, "
-                f"J <= 0, darkest blue); the bars on the scale mark the checks' range {tolerances[0]:g}-{tolerances[1]:g}",
+                f"Jacobian determinant of the registration over the fixed CT, inside the body (log scale; blue: "
+                f"compression, red: expansion; folded voxels, J <= 0, darkest blue); the bars on the scale mark the checks' "
+                f"range {tolerances[0]:g}-{tolerances[1]:g}",
+                ct=fixed,
+                inside=inside,
                 jacobian=tolerances,
             )  # fmt: skip
         )
     if uncertainty is not None:
-        values = np.where(inside, np.nan_to_num(np.asarray(uncertainty.array, float), nan=-np.inf), -np.inf)
-        index = tuple(int(v) for v in np.unravel_index(int(np.argmax(values)), values.shape))
+        values = np.asarray(uncertainty.array, float)
+        index = _through(values, inside, np.argmax)
         pictures.append(
             _map_picture(
                 "uncertainty.png",
                 uncertainty,
                 index,
-                f"Registration uncertainty through its largest value in the body (voxel z, y, x = {tuple(index)})",
-                "per-voxel registration uncertainty (mm)",
-                jacobian=None,
+                f"Registration uncertainty through its largest value in the body ({float(values[index]):.2f} mm, voxel z, "
+                f"y, x = {tuple(index)})",
+                f"per-voxel registration uncertainty (mm) over the fixed CT, inside the body; the red bar on the scale marks "
+                f"the check's {uncertainty_limit_mm:g} mm (95th percentile inside each organ at risk)",
+                ct=fixed,
+                inside=inside,
+                limit=uncertainty_limit_mm,
             )  # fmt: skip
         )
     return pictures

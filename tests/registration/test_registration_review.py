@@ -207,6 +207,27 @@ def test_an_oblique_ct_gets_no_mislabelled_pictures():
         review_pictures(ct, ct, field, assess(field))
 
 
+def test_map_pictures_pass_through_the_extreme_and_colour_the_body_only():
+    ct, _ = _bright_plate_ct()
+    body = body_mask(ct).array
+    field = DisplacementField.identity(ct.grid)
+    values = np.full(ct.grid.shape, 2.0, np.float32)
+    values[12, 22, 30] = 5.0
+    peaked = review_pictures(ct, ct, field, assess(field), region=body,
+                             uncertainty=Volume(values, ct.grid, "registration_uncertainty", "mm"))[-1]  # fmt: skip
+    assert peaked.name == "uncertainty.png" and peaked.index_zyx == (12, 22, 30) and "the check's 3 mm" in peaked.caption
+    axial = _panel(peaked, ("map", "axial"))
+    h, w = axial.shape[:2]
+    air, tissue = axial[int(h * 0.05), int(w * 0.05)], axial[int(h * 0.5), int(w * 0.2)]
+    assert air.max() < 10  # outside the body: the CT's air, black, no colour
+    assert np.ptp(tissue) > 20  # inside: the map's colour over the grey CT
+    # a flat map (the Jacobian of the identity, a constant radius) passes through the body's centroid, not a corner
+    flat = review_pictures(ct, ct, field, assess(field), region=body,
+                           uncertainty=Volume(np.full(ct.grid.shape, 2.0), ct.grid, "uncertainty", "mm"))  # fmt: skip
+    assert [p.name for p in flat[1:]] == ["jacobian.png", "uncertainty.png"]
+    assert flat[1].index_zyx == flat[2].index_zyx == centroid_index(body)
+
+
 def test_output_folder_keeps_the_dots_of_the_name(tmp_path):
     assert registration_folder(tmp_path / "x0.05.mha") == tmp_path / "x0.05_registration"
     assert registration_folder(tmp_path / "x0.2.mha") == tmp_path / "x0.2_registration"
