@@ -12,6 +12,8 @@ Paths are relative to the configuration file. Every error names the file and the
     rbe = 1.0                       # constant RBE for a physical dose (1: photons)
     dvf = "field.mha"               # a given displacement field (fixed = reference; MHA/NRRD/NIfTI or DICOM REG),
                                     # skips registration; resampled onto the reference CT grid if on another
+    dvf_inverse = "back.mha"        # with dvf: the same registration the other way round (fixed = this course's
+                                    # CT), for the inverse-consistency check and [uncertainty] method
     rigid_start = "REG.dcm"         # a DICOM spatial REG (prior frame -> reference frame) that starts elastix;
                                     # without it, one found in either course's export folder is used
     registration = "none"           # this course only: none (identity field) | rigid | fast | accurate; default:
@@ -138,6 +140,7 @@ COURSE_KEYS = (
     "interval_months",
     "rbe",
     "dvf",
+    "dvf_inverse",
     "rigid_start",
     "registration",
     "reference",
@@ -171,6 +174,7 @@ class CourseConfig:
     interval_months: float | None = None
     rbe: float = 1.0
     dvf: Path | None = None
+    dvf_inverse: Path | None = None
     rigid_start: Path | None = None
     registration: str | None = None
     reference: bool = False
@@ -276,7 +280,7 @@ def _course(table: Mapping[str, Any], index: int, base: Path, where: str) -> Cou
     label = f"course '{name}'" if isinstance(name, str) else f"course {index + 1}"
     r = TableReader(table, f"{where}: {label}", COURSE_KEYS)
     name = r.get("name", str) or f"course{index + 1}"
-    paths = {key: r.path(key, base) for key in ("dicom", *EXPLICIT_FILES, "dvf", "rigid_start")}
+    paths = {key: r.path(key, base) for key in ("dicom", *EXPLICIT_FILES, "dvf", "dvf_inverse", "rigid_start")}
     if paths["dicom"] is None and paths["dose"] is None:
         raise ConfigError(f"{r.where}: give 'dicom' (an export folder) or at least 'dose' (and ct, plan, structures)")
     if paths["dicom"] is not None and any(paths[k] for k in EXPLICIT_FILES):
@@ -335,6 +339,11 @@ def _courses(top: TableReader, where: str, base: Path, shared_dvf: Path | None) 
                 f"{where}: [registration].dvf needs exactly one prior course; with several, give 'dvf' in each [[course]]"
             )
         courses = tuple(c if i != priors[0] else replace(c, dvf=shared_dvf) for i, c in enumerate(courses))
+    for course in courses:
+        if course.dvf_inverse is not None and course.dvf is None:
+            raise ConfigError(
+                f"{where}: course '{course.name}': dvf_inverse is a given field's other direction: give the field as 'dvf' too"
+            )
     return courses, reference_index
 
 

@@ -112,6 +112,17 @@ def _registered(
     return result.field, f"{how}; log {result.log_path}", backward
 
 
+def _given(path: Path, fixed: LoadedCourse, bodies: Mapping[str, Volume | None], source: str) -> tuple[DisplacementField, str]:
+    """A given field whose fixed image is course ``fixed``'s CT, on that CT's grid (resampled if on another), and how."""
+    field = read_field(path)
+    grid = _fixed_grid(fixed)
+    if grid is None or on_grid(field, grid):
+        return field, str(path)
+    body = bodies.get(fixed.name)
+    resampled = resample_field(field, grid, required=None if body is None else body.array, source=source)
+    return resampled, f"{path}, resampled from {field.grid.describe()} onto the CT grid of course '{fixed.name}'"
+
+
 def field_for(
     prior: LoadedCourse,
     reference: LoadedCourse,
@@ -123,22 +134,22 @@ def field_for(
 ) -> tuple[DisplacementField, str, DisplacementField | None]:
     """The field mapping the reference grid onto ``prior`` (elastix convention), how it was obtained, and its backward twin.
 
-    The third item is the registration prior -> reference when ``[registration]
-    inverse_consistency`` asked for it and elastix registered the course, else None.
+    The third item is the registration prior -> reference (on the prior CT grid) when
+    ``[registration] inverse_consistency`` asked for it and elastix registered the course, or the
+    course's given ``dvf_inverse``, else None.
 
     ``mode`` (from the checks' registration plan): ``given`` (the course's ``dvf``), ``none``
     (the identity field on the reference CT grid, else its dose grid), ``rigid``, ``files``
     (``[registration] parameter_files``) or a deformable preset.
     """
     if mode == "given":
-        field = read_field(prior.config.dvf)
-        fixed = _fixed_grid(reference)
-        if fixed is None or on_grid(field, fixed):
-            return field, f"given field {prior.config.dvf}", None
-        source = f"the displacement field '{prior.config.dvf}' of course '{prior.name}'"
-        resampled = resample_field(field, fixed, required=bodies[reference.name].array, source=source)
-        how = f"given field {prior.config.dvf}, resampled from {field.grid.describe()} onto the reference CT grid"
-        return resampled, how, None
+        field, how = _given(prior.config.dvf, reference, bodies, f"the displacement field '{prior.config.dvf}' of course "
+                            f"'{prior.name}'")  # fmt: skip
+        if prior.config.dvf_inverse is None:
+            return field, f"given field {how}", None
+        backward, back = _given(prior.config.dvf_inverse, prior, bodies, f"the inverse field '{prior.config.dvf_inverse}' "
+                                f"of course '{prior.name}'")  # fmt: skip
+        return field, f"given field {how}; its inverse {back}", backward
     if mode == "none":
         grid = _fixed_grid(reference) or reference.dose.grid
         return DisplacementField.identity(grid, np.float32), "identity (no registration)", None

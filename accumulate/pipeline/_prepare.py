@@ -213,8 +213,8 @@ def uncertainty_radius(
     minimum, scale = config.uncertainty_minimum_mm, config.uncertainty_scale
     if backward is None:
         notes.append(
-            f"course '{prior.name}': no inverse-consistency evidence for its field (not registered both ways here): "
-            f"its registration uncertainty is taken as the minimum radius {minimum:g} mm everywhere"
+            f"course '{prior.name}': no inverse-consistency evidence for its field (not registered both ways here, no "
+            f"dvf_inverse given): its registration uncertainty is taken as the minimum radius {minimum:g} mm everywhere"
         )
         return Volume(np.full(field.grid.shape, minimum, np.float32), field.grid, "registration_uncertainty", "mm")
     region = body.array >= 0.5 if body is not None and body.grid.is_close(field.grid) else None

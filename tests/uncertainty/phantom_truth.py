@@ -39,11 +39,12 @@ def stored_prior_cumulative(case, points, shift=(0.0, 0.0, 0.0)):
     return eqd2(dose, 35) + eqd2(reirr_dose_at(points), 5)
 
 
-def run_config(case, folder, name, *, dvf, uncertainty, limit=None, warp="mass"):
+def run_config(case, folder, name, *, dvf, uncertainty, limit=None, warp="mass", inverse=None):
     """Write ``folder/<name>.toml`` (outputs in ``folder/out``) and load it.
 
     ``uncertainty`` is the body of the ``[uncertainty]`` table (TOML lines); with ``limit`` the
-    constraints are the mandible's Dmax at that limit (Gy) and a chiasm the phantom lacks.
+    constraints are the mandible's Dmax at that limit (Gy) and a chiasm the phantom lacks; with
+    ``inverse`` the prior course gives its field and the field's inverse (``dvf_inverse``).
     """
     constraint = (
         ""
@@ -64,9 +65,13 @@ def run_config(case, folder, name, *, dvf, uncertainty, limit=None, warp="mass")
     source = "test: a structure the phantom does not have"
     """
     )
+    courses = case.course_tables()
+    registration = f'[registration]\ndvf = "{dvf}"'
+    if inverse is not None:
+        prior = f'dicom = "{case.prior.folder}"\n'
+        courses = courses.replace(prior, f'{prior}dvf = "{dvf}"\ndvf_inverse = "{inverse}"\n')
+        registration = "[registration]"
     text = f"""
-    [registration]
-    dvf = "{dvf}"
     [radiobiology]
     alpha_beta_default = {ALPHA_BETA}
     [warp]
@@ -77,6 +82,6 @@ def run_config(case, folder, name, *, dvf, uncertainty, limit=None, warp="mass")
     dir = "{folder / "out"}"
     """
     path = folder / f"{name}.toml"
-    path.write_text(case.course_tables() + textwrap.dedent(text) + "[uncertainty]\n" + textwrap.dedent(uncertainty).strip()
+    path.write_text(courses + registration + textwrap.dedent(text) + "[uncertainty]\n" + textwrap.dedent(uncertainty).strip()
                     + "\n" + textwrap.dedent(constraint))  # fmt: skip
     return load_config(path)

@@ -45,6 +45,20 @@ def test_default_is_no_uncertainty_and_the_documented_keys_parse(write):
     assert not config.registration.inverse_consistency
 
 
+def test_a_given_field_may_come_with_its_inverse(write, tmp_path):
+    (tmp_path / "back.mha").write_bytes(b"")
+    text = write("").read_text().replace('dicom = "a"\n', 'dicom = "a"\ndvf_inverse = "back.mha"\n')
+    (tmp_path / "run.toml").write_text(text)
+    assert load_config(tmp_path / "run.toml").courses[0].dvf_inverse == (tmp_path / "back.mha").resolve()
+    alone = text.replace('[registration]\ndvf = "field.mha"\n', "")
+    (tmp_path / "run.toml").write_text(alone)
+    with pytest.raises(ConfigError, match="course 'prior': dvf_inverse is a given field's other direction"):
+        load_config(tmp_path / "run.toml")
+    (tmp_path / "run.toml").write_text(text.replace("back.mha", "gone.mha"))
+    with pytest.raises(ConfigError, match=r"course 'prior'.dvf_inverse: .*gone.mha does not exist"):
+        load_config(tmp_path / "run.toml")
+
+
 def test_inverse_consistency_method_reads_its_keys_and_registers_both_ways(write):
     config = load_config(write('[uncertainty]\nmethod = "inverse-consistency"\n'))
     assert config.uncertainty_method == "inverse-consistency"
