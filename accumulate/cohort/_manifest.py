@@ -5,14 +5,14 @@ last one is the reference (newest) course unless a TOML course says ``reference 
 
 CSV, one row per course (lines starting with ``#`` are comments)::
 
-    patient,course,folder,date,fractions,interval_months,rbe,dvf,rename
-    HN001,prior,HN001/2019,2019-03-01,35,,,,
-    HN001,reirr,HN001/2023,,5,,,,Cord PRV0=SpinalCord; Parotid Lt=Parotid_L
+    patient,course,folder,date,fractions,interval_months,rbe,dvf,dvf_inverse,rename
+    HN001,prior,HN001/2019,2019-03-01,35,,,,,
+    HN001,reirr,HN001/2023,,5,,,,,Cord PRV0=SpinalCord; Parotid Lt=Parotid_L
 
 ``patient`` and ``folder`` (the course's DICOM export folder) are required; ``course`` names the
 course (default ``course1``, ``course2``, ...); ``date`` (YYYY-MM-DD, end of the course),
-``fractions``, ``interval_months`` (to the reference course), ``rbe`` and ``dvf`` (a given
-displacement field) override what the export says; ``rename`` (case name=settings name,
+``fractions``, ``interval_months`` (to the reference course), ``rbe``, ``dvf`` (a given
+displacement field) and ``dvf_inverse`` (its other direction) override what the export says; ``rename`` (case name=settings name,
 separated by ``;``) may sit on any of the patient's rows.
 
 TOML, with per-patient settings that override the base settings for that patient::
@@ -48,9 +48,10 @@ from typing import Any
 from ..config import COURSE_KEYS, RunConfig, config_with_courses, read_toml
 from ..errors import ConfigError
 
-CSV_COLUMNS = ("patient", "course", "folder", "date", "fractions", "interval_months", "rbe", "dvf", "rename")
+CSV_COLUMNS = ("patient", "course", "folder", "date", "fractions", "interval_months", "rbe", "dvf", "dvf_inverse", "rename")
 PATIENT_KEYS = ("id", "course", "rename", "settings")
-COURSE_PATHS = ("dicom", "ct", "dose", "plan", "structures", "dvf")
+#: The [[patient.course]] keys that are paths (relative to the manifest).
+COURSE_PATHS = ("dicom", "ct", "dose", "plan", "structures", "dvf", "dvf_inverse", "rigid_start")
 #: Settings sections a patient may not override: courses come from the manifest, outputs go to the cohort folder.
 NOT_PER_PATIENT = ("course", "output")
 
@@ -192,7 +193,7 @@ def _rename_cell(value: str, where: str) -> dict[str, str]:
 
 _CSV_KINDS = {"folder": ("dicom", "path"), "course": ("name", "text"), "date": ("date", "date"),
               "fractions": ("fractions", "number"), "interval_months": ("interval_months", "number"),
-              "rbe": ("rbe", "number"), "dvf": ("dvf", "path")}  # fmt: skip
+              "rbe": ("rbe", "number"), "dvf": ("dvf", "path"), "dvf_inverse": ("dvf_inverse", "path")}  # fmt: skip
 
 
 def _read_csv(source: Path) -> list[PatientEntry]:

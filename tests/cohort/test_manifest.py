@@ -42,6 +42,41 @@ def test_csv_rows_become_courses_with_paths_relative_to_the_manifest(tmp_path):
     assert patient.where == "lines 4, 5"
 
 
+def test_given_fields_and_their_inverses_are_paths_relative_to_the_manifest(tmp_path):
+    csv_manifest = _write(
+        tmp_path,
+        "cohort.csv",
+        """
+    patient,course,folder,dvf,dvf_inverse
+    P1,prior,a/2019,f/forward.mha,f/backward.mha
+    P1,reirr,a/2023,,
+    """,
+    )
+    (patient,) = read_manifest(csv_manifest).patients
+    assert (patient.courses[0]["dvf"], patient.courses[0]["dvf_inverse"]) == (
+        str(tmp_path / "f/forward.mha"), str(tmp_path / "f/backward.mha"))  # fmt: skip
+    toml_manifest = _write(
+        tmp_path,
+        "cohort.toml",
+        """
+    [[patient]]
+    id = "P1"
+    [[patient.course]]
+    name = "prior"
+    dicom = "a/2019"
+    dvf = "f/forward.mha"
+    dvf_inverse = "f/backward.mha"
+    rigid_start = "a/REG.dcm"
+    [[patient.course]]
+    name = "reirr"
+    dicom = "a/2023"
+    """,
+    )
+    (patient,) = read_manifest(toml_manifest).patients
+    prior = patient.courses[0]
+    assert (prior["dvf_inverse"], prior["rigid_start"]) == (str(tmp_path / "f/backward.mha"), str(tmp_path / "a/REG.dcm"))
+
+
 @pytest.mark.parametrize(
     "body, message",
     [
