@@ -169,16 +169,17 @@ def quality(
     bodies: Mapping[str, Volume | None],
     *,
     registration: RegistrationConfig = _DEFAULTS,
-    backward: DisplacementField | None = None,
+    loop_error: Volume | None = None,
     uncertainty: Volume | None = None,
 ) -> QualityReport:
     """The registration checks of ``field`` (reference CT grid -> prior CT).
 
-    Jacobian (folding and range inside the reference body), inverse consistency (with
-    ``backward``), Dice of every structure contoured on both CTs (the prior's propagated onto
-    the reference CT, matched by name) and, with a per-voxel ``uncertainty`` map (mm, on the
-    field's grid), its 95th percentile inside each reference structure. Thresholds from
-    ``registration.checks``.
+    Jacobian (folding and range inside the reference body), inverse consistency (with the
+    field's ``loop_error`` against its backward twin,
+    :func:`accumulate.registration.inverse_consistency_error`), Dice of every structure contoured
+    on both CTs (the prior's propagated onto the reference CT, matched by name) and, with a
+    per-voxel ``uncertainty`` map (mm, on the field's grid), its 95th percentile inside each
+    reference structure. Thresholds from ``registration.checks``.
     """
     body = bodies.get(reference.name)
     region = body if body is not None and body.grid.is_close(field.grid) else None
@@ -194,7 +195,7 @@ def quality(
     return assess(
         field,
         region=region,
-        backward=backward,
+        loop_error=loop_error,
         structures=structures or None,
         oars=oars or None,
         uncertainty=uncertainty,

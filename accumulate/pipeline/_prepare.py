@@ -24,7 +24,7 @@ from ..evaluation import StructureSamples, sample_structures, values_at_points
 from ..geometry import DisplacementField, Grid, Volume
 from ..io import read_contours, read_structures
 from ..plausibility import WARNING, Finding
-from ..registration import body_mask, write_image
+from ..registration import body_mask, inverse_consistency_error, write_image
 from ..uncertainty import consistency_radius
 from ..warp import WarpResult, warp_dose
 from ._courses import LoadedCourse, intervals_months, load_course
@@ -193,32 +193,29 @@ def warp_prior(prior: LoadedCourse, field: DisplacementField, config: RunConfig,
 
 
 def uncertainty_radius(
-    prior: LoadedCourse,
-    field: DisplacementField,
-    backward: DisplacementField | None,
-    config: RunConfig,
-    body: Volume | None,
+    prior: LoadedCourse, field: DisplacementField, loop_error: Volume | None, config: RunConfig, body: Volume | None,
     notes: list[str],
-) -> Volume | None:
+) -> Volume | None:  # fmt: skip
     """The per-voxel uncertainty radius (mm) of ``prior``'s field for ``[uncertainty] method = "inverse-consistency"``.
 
-    :func:`accumulate.uncertainty.consistency_radius` of the field and its ``backward`` twin,
-    the evidence counted inside the reference ``body`` (when on the field's grid). A course whose
-    field was not registered both ways (a given field, the identity, a rigid transform from a
-    spatial REG) has no evidence: its radius is ``minimum_mm`` everywhere, said in ``notes`` (a
-    warning of the run). None for the other methods.
+    :func:`accumulate.uncertainty.consistency_radius` of the field's ``loop_error`` (its
+    inverse-consistency error), the evidence counted inside the reference ``body`` (when on the
+    field's grid). A course whose field was not registered both ways (a given field without
+    ``dvf_inverse``, the identity, a rigid transform from a spatial REG) has no evidence: its
+    radius is ``minimum_mm`` everywhere, said in ``notes`` (a warning of the run). None for the
+    other methods.
     """
     if config.uncertainty_method != "inverse-consistency":
         return None
     minimum, scale = config.uncertainty_minimum_mm, config.uncertainty_scale
-    if backward is None:
+    if loop_error is None:
         notes.append(
             f"course '{prior.name}': no inverse-consistency evidence for its field (not registered both ways here, no "
             f"dvf_inverse given): its registration uncertainty is taken as the minimum radius {minimum:g} mm everywhere"
         )
         return Volume(np.full(field.grid.shape, minimum, np.float32), field.grid, "registration_uncertainty", "mm")
     region = body.array >= 0.5 if body is not None and body.grid.is_close(field.grid) else None
-    return consistency_radius(field, backward, minimum_mm=minimum, scale=scale, region=region)
+    return consistency_radius(loop_error, minimum_mm=minimum, scale=scale, region=region)
 
 
 def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepared:
@@ -247,13 +244,14 @@ def prepare(config: RunConfig, out: Path, backend: str, stages: Stages) -> Prepa
         fields[prior.name], how, backward = field_for(
             prior, reference, mode, config.registration, checked.bodies, workdir, stages.progress
         )
-        radius = uncertainty_radius(prior, fields[prior.name], backward, config, checked.bodies[reference.name], notes)
+        loop = None if backward is None else inverse_consistency_error(fields[prior.name], backward)  # once: check and radius
+        radius = uncertainty_radius(prior, fields[prior.name], loop, config, checked.bodies[reference.name], notes)
         if radius is not None:
             radii[prior.name] = radius
             workdir.mkdir(parents=True, exist_ok=True)
             write_image(radius, workdir / "uncertainty_mm.mha")
         report = quality(fields[prior.name], reference, prior, masks_on_ct, checked.bodies,
-                         registration=config.registration, backward=backward, uncertainty=radius)  # fmt: skip
+                         registration=config.registration, loop_error=loop, uncertainty=radius)  # fmt: skip
         registration[prior.name] = {"field": how, **report.to_dict()}
         if reference.ct is not None and prior.ct is not None:
             on_ct = masks_on_ct(reference) if reference.structures_path else {}

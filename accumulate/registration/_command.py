@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         NEEDS_REVIEW_EXIT_CODE,
         assess,
         body_mask,
+        inverse_consistency_error,
         read_elastix_points,
         read_image,
         read_mask,
@@ -202,16 +203,17 @@ def run(args: argparse.Namespace) -> int:
     if args.uncertainty:
         uncertainty = read_image(args.uncertainty, quantity="uncertainty", unit="mm")
         fixed.grid.require_same(uncertainty.grid, f"the uncertainty map '{args.uncertainty}' and the fixed CT")
-    elif backward is not None:  # the per-voxel radius of [uncertainty] method = "inverse-consistency", its defaults
+    loop = None if backward is None else inverse_consistency_error(result.field, backward)  # once: check and radius
+    if uncertainty is None and loop is not None:  # the per-voxel radius of [uncertainty] method = "inverse-consistency"
         from ..uncertainty import consistency_radius
 
         region = None if fixed_mask is None else fixed_mask.array >= 0.5
-        uncertainty = consistency_radius(result.field, backward, region=region)
+        uncertainty = consistency_radius(loop, region=region)
         write_image(uncertainty, folder / "uncertainty_mm.mha")
     report = assess(
         result.field,
         region=fixed_mask,
-        backward=backward,
+        loop_error=loop,
         landmarks=landmarks,
         structures=structures,
         oars=oars,

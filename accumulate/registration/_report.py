@@ -197,10 +197,8 @@ def _jacobian_checks(
 
 
 def _consistency_check(
-    forward: DisplacementField, backward: DisplacementField, region: np.ndarray, oars: Mapping[str, np.ndarray],
-    tol: Tolerances, report: QualityReport,
-) -> None:  # fmt: skip
-    error = inverse_consistency_error(forward, backward).array
+    error: np.ndarray, region: np.ndarray, oars: Mapping[str, np.ndarray], tol: Tolerances, report: QualityReport
+) -> None:
     values: dict[str, Any] = _distance_stats(error[region])
     values["oars"] = {}
     for name, mask in oars.items():
@@ -264,6 +262,7 @@ def assess(
     *,
     region: Volume | None = None,
     backward: DisplacementField | None = None,
+    loop_error: Volume | None = None,
     landmarks: tuple[Any, Any] | None = None,
     structures: Mapping[str, tuple[Volume, Volume]] | None = None,
     oars: Mapping[str, Volume] | None = None,
@@ -280,6 +279,9 @@ def assess(
         Fixed-grid region (the body) the Jacobian and consistency checks cover; all voxels if omitted.
     backward : DisplacementField, optional
         The registration moving -> fixed (on the moving grid): enables the inverse-consistency check.
+    loop_error : Volume, optional
+        :func:`inverse_consistency_error` of ``field`` and ``backward`` where the caller has it
+        already (it needs the map too): the check uses it instead of composing the fields again.
     landmarks : (fixed_points, moving_points), optional
         Corresponding LPS landmarks (n, 3) mm: enables the TRE check.
     structures : mapping name -> (fixed mask, moving mask), optional
@@ -305,8 +307,11 @@ def assess(
     report = QualityReport()
     report.jacobian = jacobian_determinant(field)
     _jacobian_checks(report.jacobian.array, field, region_mask, oar_masks, tolerances, report)
-    if backward is not None:
-        _consistency_check(field, backward, region_mask, oar_masks, tolerances, report)
+    if loop_error is None and backward is not None:
+        loop_error = inverse_consistency_error(field, backward)
+    if loop_error is not None:
+        field.grid.require_same(loop_error.grid, "the displacement field and its inverse-consistency error")
+        _consistency_check(np.asarray(loop_error.array), region_mask, oar_masks, tolerances, report)
     if landmarks is not None:
         values = _distance_stats(target_registration_error(field, *landmarks))
         report.checks.append(

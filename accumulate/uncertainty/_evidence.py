@@ -36,8 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..geometry import DisplacementField, Volume
-from ..registration import inverse_consistency_error
+from ..geometry import Volume
 
 #: The least radius (mm) of ``method = "inverse-consistency"`` (see the module docstring and the calibration benchmark).
 DEFAULT_MINIMUM_MM = 2.0
@@ -46,28 +45,27 @@ DEFAULT_SCALE = 2.0
 
 
 def consistency_radius(
-    forward: DisplacementField,
-    backward: DisplacementField,
+    loop_error: Volume,
     *,
     minimum_mm: float = DEFAULT_MINIMUM_MM,
     scale: float = DEFAULT_SCALE,
     region: np.ndarray | None = None,
 ) -> Volume:
-    """The per-voxel uncertainty radius ``max(minimum_mm, scale x ICE)`` (mm) on ``forward``'s grid.
+    """The per-voxel uncertainty radius ``max(minimum_mm, scale x ICE)`` (mm) on the loop error's grid.
 
     Parameters
     ----------
-    forward : DisplacementField
-        The registration reference (fixed) -> prior (moving), on the reference CT grid.
-    backward : DisplacementField
-        The registration the other way round, prior -> reference, on the prior CT grid.
+    loop_error : Volume
+        The inverse-consistency error ICE (mm) of the registration reference (fixed) -> prior
+        (moving) and the one the other way round, on the reference CT grid, NaN where the loop
+        leaves the prior CT grid: :func:`accumulate.registration.inverse_consistency_error`.
     minimum_mm : float
         The least radius (mm, >= 0), also used outside ``region``.
     scale : float
         The factor (>= 0) on the inverse-consistency error.
     region : ndarray of bool, optional
-        Where the evidence counts (the reference body, shape ``forward.grid.shape``); outside,
-        the radius is ``minimum_mm`` (the fields of air are unconstrained and their loop errors
+        Where the evidence counts (the reference body, shape of ``loop_error``); outside, the
+        radius is ``minimum_mm`` (the fields of air are unconstrained and their loop errors
         meaningless). Default: everywhere.
 
     Returns
@@ -81,12 +79,12 @@ def consistency_radius(
     for name, value in (("minimum_mm", minimum), ("scale", factor)):
         if not np.isfinite(value) or value < 0:
             raise InputError(f"the uncertainty {name} must be a finite number >= 0, got {value!r}")
-    inside = np.ones(forward.grid.shape, bool) if region is None else np.asarray(region, bool)
-    if inside.shape != forward.grid.shape:
-        raise InputError(f"the region's shape {inside.shape} is not the field's grid shape {forward.grid.shape}")
-    loop = np.asarray(inverse_consistency_error(forward, backward).array, dtype=float)
-    radius = np.maximum(minimum, factor * loop)
+    grid = loop_error.grid
+    inside = np.ones(grid.shape, bool) if region is None else np.asarray(region, bool)
+    if inside.shape != grid.shape:
+        raise InputError(f"the region's shape {inside.shape} is not the loop error's grid shape {grid.shape}")
+    radius = np.maximum(minimum, factor * np.asarray(loop_error.array, dtype=float))
     known = inside & np.isfinite(radius)
     worst = float(radius[known].max()) if known.any() else minimum
     radius = np.where(inside, np.where(np.isfinite(radius), radius, worst), minimum)
-    return Volume(radius.astype(np.float32), forward.grid, "registration_uncertainty", "mm")
+    return Volume(radius.astype(np.float32), grid, "registration_uncertainty", "mm")

@@ -49,18 +49,20 @@ def test_radius_of_constant_and_linear_fields_by_hand():
     region = np.zeros(fixed.shape, bool)
     region[:, 2:10, :] = True
 
-    radius = consistency_radius(forward, backward, minimum_mm=0.8, scale=2.0, region=region).array
+    radius = consistency_radius(inverse_consistency_error(forward, backward), minimum_mm=0.8, scale=2.0, region=region).array
     expected = np.maximum(0.8, 2.0 * loop)
     np.testing.assert_allclose(radius[region & lands], expected[region & lands], rtol=1e-5)
     np.testing.assert_allclose(radius[~region], 0.8)  # outside the region: the minimum
     # the loop leaves the moving grid: no evidence, the worst radius found in the region is assumed
     np.testing.assert_allclose(radius[region & ~lands], expected[region & lands].max(), rtol=1e-5)
     assert (region & ~lands).any() and (region & lands).any()
-    np.testing.assert_allclose(consistency_radius(forward, backward, minimum_mm=0.8, scale=0.0).array, 0.8)
+    np.testing.assert_allclose(
+        consistency_radius(inverse_consistency_error(forward, backward), minimum_mm=0.8, scale=0.0).array, 0.8
+    )
     with pytest.raises(InputError, match="minimum_mm must be a finite number >= 0"):
-        consistency_radius(forward, backward, minimum_mm=-1.0)
+        consistency_radius(inverse_consistency_error(forward, backward), minimum_mm=-1.0)
     with pytest.raises(InputError, match="region's shape"):
-        consistency_radius(forward, backward, region=region[:, :, :5])
+        consistency_radius(inverse_consistency_error(forward, backward), region=region[:, :, :5])
 
 
 def test_a_per_voxel_shift_moves_each_moving_point_by_its_own_vector():
@@ -114,7 +116,7 @@ def _bound(result, case, folder, name, **options):
     prepared = result.prepared.variant(config)
     body = prepared.bodies["reirradiation"].array >= 0.5
     forward, backward = result.prepared.fields["prior"], read_field(result.config.courses[0].dvf_inverse)
-    radius = consistency_radius(forward, backward, region=body, **options)
+    radius = consistency_radius(inverse_consistency_error(forward, backward), region=body, **options)
     prepared = replace(prepared, uncertainty_radius={"prior": radius})
     return dir_uncertainty(prepared, evaluate(prepared))
 
@@ -147,13 +149,13 @@ def test_the_evidence_is_the_error_and_vanishes_for_the_true_registration(case, 
     true, backward, wrong = phantom["true"], phantom["backward"], phantom["wrong"]
     grid = true.grid
     body = read_structures(case.reirradiation.structures_path, grid)["BODY"].array >= 0.5
-    evidence = consistency_radius(wrong, backward, minimum_mm=0.0, scale=1.0, region=body).array
+    evidence = consistency_radius(inverse_consistency_error(wrong, backward), minimum_mm=0.0, scale=1.0, region=body).array
     loop = inverse_consistency_error(wrong, backward).array
     size = np.linalg.norm(phantom["error"], axis=-1)
     inside = body & (size > 1.0) & np.isfinite(loop)
     # |J^-1 e| with the phantom's gentle deformation (det J 0.9-1.1): the error's length within 15 %
     np.testing.assert_allclose(evidence[inside], size[inside], rtol=0.15)
-    perfect = consistency_radius(true, backward, minimum_mm=0.0, scale=1.0, region=body).array
+    perfect = consistency_radius(inverse_consistency_error(true, backward), minimum_mm=0.0, scale=1.0, region=body).array
     # the inverse's own accuracy, not a registration error: 0.14-0.16 mm only at the CT's end planes, where the inverse
     # field is the nearest vector continued
     assert np.percentile(perfect[body], 99) < 0.2 and np.median(perfect[body]) < 0.01
@@ -234,3 +236,4 @@ def test_robust_verdict_flips_with_the_evidence(phantom, runs, case, tmp_path):
     # no evidence counted (scale 0, minimum 0): every scenario is the nominal, the verdict met in every scenario
     none = _bound(runs["wrong"], case, tmp_path, "none", minimum_mm=0.0, scale=0.0)
     assert none.rows[0]["robust_verdict"] == "met in every scenario (15)"
+
