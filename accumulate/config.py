@@ -112,6 +112,7 @@ from .io import looks_like_dicom
 from .names import normalise
 from .plausibility import Checks, Finding
 from .radiobiology.recovery import RecoveryModel, recovery_model
+from .uncertainty import DEFAULT_MINIMUM_MM, DEFAULT_SCALE
 
 SECTIONS = (
     "course",
@@ -211,8 +212,8 @@ class RunConfig:
     dvh_resolution_mm: float | None = None
     uncertainty_method: str = "none"
     uncertainty_radius_mm: float = 3.0
-    uncertainty_minimum_mm: float = 2.0
-    uncertainty_scale: float = 2.0
+    uncertainty_minimum_mm: float = DEFAULT_MINIMUM_MM
+    uncertainty_scale: float = DEFAULT_SCALE
     recovery: Mapping[str, RecoveryModel] = field(default_factory=dict)
     constraints: ConstraintSet | None = None
     structure_rename: Mapping[str, str] = field(default_factory=dict)
@@ -406,8 +407,6 @@ def _registration_checks(table: Mapping[str, Any], where: str) -> dict[str, floa
 
 def _uncertainty(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     """``[uncertainty]``: the method and the keys it reads (a key of another method is a mistake, named)."""
-    from .uncertainty import DEFAULT_MINIMUM_MM, DEFAULT_SCALE
-
     reader = TableReader(table, where, ("method", *dict.fromkeys(k for keys in UNCERTAINTY_KEYS.values() for k in keys)))
     method = reader.choice("method", UNCERTAINTY_METHODS, "none")
     foreign = sorted(set(table) - {"method", *UNCERTAINTY_KEYS[method]})

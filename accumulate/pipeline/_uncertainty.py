@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import UNCERTAINTY_KEYS
 from ..errors import InputError
 from ..geometry import Volume
 from ..io import write_itk_volume
@@ -167,8 +168,7 @@ def dir_uncertainty(prepared: Prepared, nominal: Evaluation, stages: Stages | No
     said = "a per-voxel radius" if per_voxel else f"{config.uncertainty_radius_mm:.1f} mm"
     log.info("DIR uncertainty: %d shift scenarios of %s in %.1f s", len(directions), said, seconds)
     stages.done()
-    settings = ({"minimum_mm": config.uncertainty_minimum_mm, "scale": config.uncertainty_scale} if per_voxel
-                else {"radius_mm": config.uncertainty_radius_mm})  # fmt: skip
+    settings = {key: getattr(config, f"uncertainty_{key}") for key in UNCERTAINTY_KEYS[config.uncertainty_method]}
     return Uncertainty(config.uncertainty_method, settings, directions,
                        envelopes["lower"].cumulative, envelopes["upper"].cumulative, rows, seconds, structure_band,
                        radius)  # fmt: skip
