@@ -152,6 +152,7 @@ def centroid_index(mask: Any) -> tuple[int, int, int]:
 def _contours(ax, structures: Mapping[str, Volume], propagated: Mapping[str, np.ndarray], plane: str, index,
               grid: Grid) -> None:  # fmt: skip
     """Each fixed contour (solid) and its propagated twin (dashed) in one colour, at pixel centres in mm."""
+    pixel_mm = _pixel_mm(grid, plane)
     for number, (label, mask) in enumerate(structures.items()):
         colour = _COLOURS[number % len(_COLOURS)]
         for view, style in ((np.asarray(mask.array), "solid"), (propagated.get(label), "dashed")):
@@ -161,7 +162,6 @@ def _contours(ax, structures: Mapping[str, Volume], propagated: Mapping[str, np.
             if section.min() == section.max():
                 continue
             rows, cols = np.indices(section.shape)
-            pixel_mm = _pixel_mm(grid, plane)
             ax.contour((cols + 0.5) * pixel_mm[1], (rows + 0.5) * pixel_mm[0], section, levels=[0.5], colors=[colour],
                        linewidths=1.0, linestyles=style)  # fmt: skip
 
