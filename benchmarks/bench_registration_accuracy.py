@@ -52,7 +52,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from deformations import Deformation, deform, downsample, gradient_regions  # noqa: E402
+from deformations import Deformation, DeformedCase, deform, downsample, gradient_regions  # noqa: E402
 
 from accumulate import DisplacementField  # noqa: E402
 from accumulate.registration import (  # noqa: E402
@@ -117,6 +117,24 @@ def case_settings(correlation_mm: float, *, amplitude_mm: float = 8.0, changes: 
     return Deformation(correlation_mm=correlation_mm, amplitude_mm=amplitude_mm, rotation_deg=(1.0, -1.0, 2.0),
                        translation_mm=(4.0, -3.0, 5.0), noise_hu=20.0, seed=int(correlation_mm) + seed,
                        **CHANGES[changes], **extra)  # fmt: skip
+
+
+def evaluation_body(case: DeformedCase, margin_mm: float) -> np.ndarray:
+    """Body voxels whose true moving point lies more than ``margin_mm`` inside the CT.
+
+    Parameters
+    ----------
+    case : DeformedCase
+    margin_mm : float
+
+    Returns
+    -------
+    ndarray of bool
+        On the fixed grid.
+    """
+    grid = case.fixed.grid
+    margin_voxels = -margin_mm / max(grid.spacing_mm)
+    return case.body & grid.contains_world(case.true_field.moving_points(), margin_voxels=margin_voxels)
 
 
 def error_stats(errors: np.ndarray) -> dict[str, float]:
@@ -355,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = case_settings(correlation, amplitude_mm=args.amplitude, changes=args.changes)
         case = deform(fixed, settings)
         margin_voxels = -args.margin / max(fixed.grid.spacing_mm)
-        body = case.body & fixed.grid.contains_world(case.true_field.moving_points(), margin_voxels=margin_voxels)
+        body = evaluation_body(case, args.margin)
         high, low = gradient_regions(fixed, body)
         regions = {"body": body, "high_gradient": high, "low_gradient": low}
         truth = np.linalg.norm(np.asarray(case.true_field.array, float)[body], axis=-1)

@@ -69,7 +69,7 @@ from scipy import ndimage, stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_registration_accuracy import CHANGES, DATA, case_settings, error_stats, itk_load_seconds  # noqa: E402
+from bench_registration_accuracy import CHANGES, DATA, case_settings, error_stats, evaluation_body, itk_load_seconds  # noqa: E402
 from deformations import DeformedCase, deform, downsample, gradient_regions  # noqa: E402
 
 from accumulate import DisplacementField  # noqa: E402
@@ -181,24 +181,6 @@ def bump_region(case: DeformedCase, sigma_mm: float) -> np.ndarray:
         return np.zeros(case.fixed.grid.shape, bool)
     distance = np.linalg.norm(case.fixed.grid.world_coordinates() - case.centres["bump"], axis=-1)
     return distance <= sigma_mm
-
-
-def evaluation_body(case: DeformedCase, margin_mm: float) -> np.ndarray:
-    """Body voxels whose true moving point lies more than ``margin_mm`` inside the CT (the accuracy benchmark's rule).
-
-    Parameters
-    ----------
-    case : DeformedCase
-    margin_mm : float
-
-    Returns
-    -------
-    ndarray of bool
-        On the fixed grid.
-    """
-    grid = case.fixed.grid
-    margin_voxels = -margin_mm / max(grid.spacing_mm)
-    return case.body & grid.contains_world(case.true_field.moving_points(), margin_voxels=margin_voxels)
 
 
 def register_both_ways(case: DeformedCase, preset: str, threads: int) -> tuple[DisplacementField, DisplacementField, dict]:
@@ -377,7 +359,7 @@ def evaluate(forward: DisplacementField, backward: DisplacementField, case: Defo
         The registration's fields (fixed grid; moving grid).
     case : DeformedCase
     body : ndarray of bool
-        The evaluation region (:func:`evaluation_body`); voxels with an undefined ICE are left out.
+        The evaluation region (:func:`bench_registration_accuracy.evaluation_body`); voxels with an undefined ICE are left out.
     args : argparse.Namespace
         ``k_values``, ``m_values`` and ``target``.
     bump : ndarray of bool, optional
