@@ -23,6 +23,7 @@ from ._itkio import is_itk_path, write_itk_volume
 from ._raster import plane_groups, slab_extents
 from ._registration import (
     IMAGE_CONTENT_BASED,
+    deformable_frames,
     displacement_from_matrix,
     read_deformable_registration,
     read_registration,
@@ -48,6 +49,7 @@ __all__ = [
     "StructureROI",
     "ct_image_series",
     "discover_courses",
+    "deformable_frames",
     "displacement_from_matrix",
     "fill_structure_set",
     "find_structure",

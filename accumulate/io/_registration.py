@@ -111,6 +111,17 @@ def _deformable(ds: Dataset, path: PathLike, source_frame_uid: str | None) -> Di
     return DisplacementField(source - points, grid)
 
 
+def deformable_frames(ds: Dataset) -> tuple[str, list[str]]:
+    """A Deformable Spatial Registration's registered (fixed) frame of reference and its source (moving) frames.
+
+    The source frames are those of its DeformableRegistrationSequence items, the registered frame
+    itself left out (an item from the registered frame is the identity that files often carry).
+    """
+    registered = str(ds.get("FrameOfReferenceUID", ""))
+    sources = [str(item.get("SourceFrameOfReferenceUID", "")) for item in ds.get("DeformableRegistrationSequence", [])]
+    return registered, [frame for frame in dict.fromkeys(sources) if frame != registered]
+
+
 @file_errors
 def read_registration(path: PathLike, *, source_frame_uid: str | None = None) -> np.ndarray | DisplacementField:
     """Read a DICOM REG: a rigid 4x4 matrix or a deformable :class:`DisplacementField`.

@@ -18,7 +18,7 @@ import numpy as np
 from ..config import PRESETS, RegistrationConfig
 from ..errors import InputError
 from ..geometry import DisplacementField, Grid, Volume
-from ..io import displacement_from_matrix
+from ..io import deformable_frames, displacement_from_matrix, read_dataset
 from ..names import match_structure
 from ..registration import (
     Picture,
@@ -112,8 +112,16 @@ def _registered(
     return result.field, f"{how}; log {result.log_path}", backward
 
 
-def _given(path: Path, fixed: LoadedCourse, bodies: Mapping[str, Volume | None], source: str) -> tuple[DisplacementField, str]:
-    """A given field whose fixed image is course ``fixed``'s CT, on that CT's grid (resampled if on another), and how."""
+def _given(path: Path, fixed: LoadedCourse, moving: LoadedCourse, bodies: Mapping[str, Volume | None],
+           source: str) -> tuple[DisplacementField, str]:  # fmt: skip
+    """A given field from course ``fixed``'s CT to ``moving``'s, on that CT's grid (resampled if on another), and how.
+
+    A DICOM deformable REG must register ``fixed``'s frame of reference from ``moving``'s (where
+    the courses' frames are known): another patient's file, or the two directions swapped, is
+    refused (InputError naming the file and the frames).
+    """
+    if path.suffix.lower() == ".dcm":
+        _check_frames(path, fixed, moving, source)
     field = read_field(path)
     grid = _fixed_grid(fixed)
     if grid is None or on_grid(field, grid):
@@ -121,6 +129,20 @@ def _given(path: Path, fixed: LoadedCourse, bodies: Mapping[str, Volume | None],
     body = bodies.get(fixed.name)
     resampled = resample_field(field, grid, required=None if body is None else body.array, source=source)
     return resampled, f"{path}, resampled from {field.grid.describe()} onto the CT grid of course '{fixed.name}'"
+
+
+def _check_frames(path: Path, fixed: LoadedCourse, moving: LoadedCourse, source: str) -> None:
+    """InputError unless the DICOM REG ``path`` registers ``fixed``'s frame from ``moving``'s (where they are known)."""
+    registered, sources = deformable_frames(read_dataset(path, stop_before_pixels=True))
+    want_fixed, want_moving = fixed.frame_of_reference_uid, moving.frame_of_reference_uid
+    wrong = []
+    if want_fixed and registered != want_fixed:
+        wrong.append(f"it registers frame {registered or '(none)'}, but course '{fixed.name}' is in frame {want_fixed}")
+    if want_moving and want_moving != want_fixed and want_moving not in sources:
+        wrong.append(f"it maps from frame(s) {sources or '(none)'}, not from course '{moving.name}''s frame {want_moving}")
+    if wrong:
+        hint = " (dvf and dvf_inverse swapped?)" if registered == want_moving and want_fixed in sources else ""
+        raise InputError(f"{source} is not a registration of these courses: " + "; ".join(wrong) + hint)
 
 
 def field_for(
@@ -143,12 +165,12 @@ def field_for(
     (``[registration] parameter_files``) or a deformable preset.
     """
     if mode == "given":
-        field, how = _given(prior.config.dvf, reference, bodies, f"the displacement field '{prior.config.dvf}' of course "
-                            f"'{prior.name}'")  # fmt: skip
+        field, how = _given(prior.config.dvf, reference, prior, bodies,
+                            f"the displacement field '{prior.config.dvf}' of course '{prior.name}'")  # fmt: skip
         if prior.config.dvf_inverse is None:
             return field, f"given field {how}", None
-        backward, back = _given(prior.config.dvf_inverse, prior, bodies, f"the inverse field '{prior.config.dvf_inverse}' "
-                                f"of course '{prior.name}'")  # fmt: skip
+        backward, back = _given(prior.config.dvf_inverse, prior, reference, bodies,
+                                f"the inverse field '{prior.config.dvf_inverse}' of course '{prior.name}'")  # fmt: skip
         return field, f"given field {how}; its inverse {back}", backward
     if mode == "none":
         grid = _fixed_grid(reference) or reference.dose.grid

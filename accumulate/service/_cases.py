@@ -23,7 +23,7 @@ import pydicom
 
 from ..config import RunConfig, config_with_courses
 from ..errors import AccumulateError, GeometryError, InputError
-from ..io import CourseFiles, discover_courses, read_ct, read_dataset, read_plan
+from ..io import CourseFiles, deformable_frames, discover_courses, read_ct, read_dataset, read_plan
 from ..io.uids import DEFORMABLE_REG, SPATIAL_REG
 from ..registration import body_mask, read_field, rigid_start, uncovered_voxels
 from ._settings import Profile
@@ -69,12 +69,9 @@ def _registrations(folder: Path) -> tuple[dict[str, dict[str, Path]], list[Path]
             spatial.append(path)
         if head.get("SOPClassUID") != DEFORMABLE_REG:
             continue
-        ds = read_dataset(path)
-        registered = str(ds.get("FrameOfReferenceUID", ""))
-        sources = {str(item.get("SourceFrameOfReferenceUID", "")) for item in ds.get("DeformableRegistrationSequence", [])}
-        sources.discard(registered)
+        registered, sources = deformable_frames(read_dataset(path))
         if len(sources) == 1:
-            found.setdefault(registered, {})[sources.pop()] = path
+            found.setdefault(registered, {})[sources[0]] = path
         else:
             log.info("%s: a deformable REG from %d frames of reference is not used as a given field", path.name, len(sources))
     return found, spatial

@@ -19,6 +19,7 @@ from phantom_truth import analytic_cumulative, run_config, stored_prior_cumulati
 from scipy import ndimage
 
 from accumulate import DisplacementField, Grid, InputError, read_dose, read_structures
+from accumulate.io import write_deformable_registration
 from accumulate.phantom import write_demo_case
 from accumulate.pipeline import dir_uncertainty, evaluate, run
 from accumulate.registration import inverse_consistency_error, invert, read_field, read_image, write_field
@@ -237,3 +238,29 @@ def test_robust_verdict_flips_with_the_evidence(phantom, runs, case, tmp_path):
     none = _bound(runs["wrong"], case, tmp_path, "none", minimum_mm=0.0, scale=0.0)
     assert none.rows[0]["robust_verdict"] == "met in every scenario (15)"
 
+
+def test_a_given_dicom_registration_must_register_these_courses_in_its_direction(case, phantom, tmp_path):
+    # The true field and its inverse as DICOM deformable REGs: used as given; swapped, or from another patient's frame,
+    # they are refused before any dose is warped (a green run on the wrong registration is the mistake to prevent).
+    reirr, prior = case.reirradiation, case.prior
+    forward = write_deformable_registration(phantom["true"], tmp_path / "forward.dcm", fixed_like=reirr.dose_path,
+                                            moving_frame_uid=prior.frame_of_reference_uid)  # fmt: skip
+    inverse = write_deformable_registration(phantom["backward"], tmp_path / "inverse.dcm", fixed_like=prior.dose_path,
+                                            moving_frame_uid=reirr.frame_of_reference_uid)  # fmt: skip
+    stranger = write_deformable_registration(phantom["true"], tmp_path / "stranger.dcm", fixed_like=reirr.dose_path,
+                                             moving_frame_uid="1.2.826.0.1.3680043.8.498.1")  # fmt: skip
+
+    def config(name, dvf, back):
+        (tmp_path / name).mkdir()
+        return run_config(case, tmp_path / name, "run", dvf=dvf, uncertainty='method = "inverse-consistency"',
+                          warp="direct", inverse=back)  # fmt: skip
+
+    result = run(config("right", forward, inverse), progress=lambda line: None)
+    checks = {c["name"]: c for c in result.summary["registration"]["prior"]["checks"]}
+    assert checks["inverse_consistency"]["verdict"] == "pass"
+    with pytest.raises(InputError, match=r"inverse.dcm' of course 'prior' is not a registration of these courses: .*"
+                                         r"\(dvf and dvf_inverse swapped\?\)"):  # fmt: skip
+        run(config("swapped", inverse, forward), progress=lambda line: None)
+    other = r"it maps from frame\(s\) \['1.2.826.0.1.3680043.8.498.1'\], not from course 'prior''s frame"
+    with pytest.raises(InputError, match=r"stranger.dcm' of course 'prior' is not a registration of these courses: " + other):
+        run(config("stranger", stranger, inverse), progress=lambda line: None)
